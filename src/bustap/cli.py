@@ -1,0 +1,75 @@
+"""The ``bustap`` command. Subcommands live in :mod:`bustap.commands`, one
+module each: they parse flags and call the library, nothing more."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import os
+import pkgutil
+import sys
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
+
+from . import __version__
+from .errors import BustapError
+
+T = TypeVar("T")
+
+EPILOG = """\
+Sources are URLs: mqtt://[user[:pass]@]host[:1883], mqtts://host[:8883], nats://host[:4222],
+tls://host:4222, file:///var/log/mosquitto/mosquitto.log?format=mosquitto, ...
+Exit codes: 0 ok, 1 findings/alerts, 2 usage, configuration or connection error.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import commands
+
+    parser = argparse.ArgumentParser(
+        prog="bustap", description="Tap MQTT and NATS buses and broker logs: capture, decode, "
+        "store, chart and alert.", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"bustap {__version__}")
+    parser.add_argument("--log-level", default=os.environ.get("BUSTAP_LOG_LEVEL", "warning"),
+                        choices=["debug", "info", "warning", "error"],
+                        help="level of bustap's own diagnostics on stderr (default: warning)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{commands.__name__}.{info.name}").register(sub)
+    return parser
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run on uvloop when it is installed (faster sockets), else asyncio."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="bustap: %(levelname)s: %(message)s")
+    try:
+        code = int(args.func(args) or 0)
+    except BustapError as exc:
+        print(f"bustap: error: {exc}", file=sys.stderr)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        code = 130
+    except BrokenPipeError:
+        code = 0
+    sys.stdout.flush() if not sys.stdout.closed else None
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

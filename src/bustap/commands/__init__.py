@@ -1,0 +1,1 @@
+"""Subcommands of ``bustap``: one module each, with ``register(subparsers)``."""

@@ -1,0 +1,124 @@
+"""``bustap capture URL...``: subscribe and write every message as a record."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from typing import Any
+
+from ..decode import DecoderChain
+from ..errors import ConfigError
+from ..pipeline import Counters, Pipeline
+from ..record import Writer
+from ..render import pretty_formatter, raw_formatter
+from ..sinks import make_sink
+from ..sinks.jsonl import StdoutSink
+from ..sources import make_source
+from ._common import add_connection_flags, source_options
+
+HELP = "capture messages from MQTT/NATS brokers (and other sources) as records"
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "capture", help=HELP, description=HELP + ". Several URLs merge into one ordered "
+        "stream (one writer_id, one seq).",
+        epilog="examples:\n"
+        "  bustap capture mqtt://127.0.0.1:1883 -t '#' --pretty\n"
+        "  bustap capture nats://127.0.0.1:4222 -t 'hm.agent.>' -o capture.jsonl\n"
+        "  bustap capture mqtts://broker:8883 --tls-ca ca.pem -u alice -t 'sensors/#' "
+        "--qos 1 --session tap1 -o bustap.duckdb",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("urls", nargs="+", metavar="URL",
+                   help="sources: mqtt://, mqtts://, nats://, tls://, ... (filters may also "
+                   "ride in the URL: mqtt://host?t=sensors/%%23)")
+    p.add_argument("-t", "--topic", action="append", metavar="FILTER",
+                   help="MQTT filter or NATS subject to subscribe to (repeatable; default all: "
+                   "'#' / '>'); each applies to the sources it is valid for")
+    p.add_argument("-T", "--exclude", action="append", metavar="FILTER",
+                   help="leave out topics/subjects matching this filter (repeatable)")
+    p.add_argument("--queue", metavar="GROUP", help="NATS queue group to join")
+    p.add_argument("-q", "--qos", type=int, default=0, choices=[0, 1, 2],
+                   help="MQTT subscription QoS (default 0); QoS 1/2 are acknowledged only "
+                   "after the record is written")
+    p.add_argument("--session", metavar="NAME",
+                   help="MQTT persistent session with this client id (clean session off): "
+                   "the broker keeps messages while bustap is away")
+    p.add_argument("-o", "--output", action="append", metavar="SINK",
+                   help="where records go (repeatable): - (stdout, default), FILE.jsonl, "
+                   "duckdb:///path.duckdb, postgresql://..., tcp://host:port, ...")
+    p.add_argument("-C", "--count", type=int, metavar="N",
+                   help="exit after N messages")
+    p.add_argument("-W", "--timeout", type=float, metavar="SECS",
+                   help="exit after SECS seconds")
+    view = p.add_mutually_exclusive_group()
+    view.add_argument("--pretty", action="store_true",
+                      help="human view on stdout: time, topic and payload (or device, event, "
+                      "severity and summary for decoded messages)")
+    view.add_argument("--jsonl", action="store_true",
+                      help="JSON lines on stdout (the default)")
+    view.add_argument("--raw", action="store_true",
+                      help="payloads only, one per line, like mosquitto_sub without -v")
+    p.add_argument("--decoders", metavar="NAMES",
+                   help="comma-separated decoders to use (default: all)")
+    p.add_argument("--name", metavar="NAME",
+                   help="writer name: records carry writer_id bustap/NAME (default: pid)")
+    add_connection_flags(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.count is not None and args.count <= 0:
+        raise ConfigError(f"-C/--count must be positive, not {args.count}", value=args.count)
+    if args.timeout is not None and args.timeout <= 0:
+        raise ConfigError(f"-W/--timeout must be positive, not {args.timeout}",
+                          value=args.timeout)
+    options = source_options(args)
+    sources = [make_source(u, options) for u in args.urls]
+    for pattern in options.filters:
+        if not any(_usable(s, pattern) for s in sources):
+            raise ConfigError(f"invalid filter {pattern!r}: not valid for any of the sources",
+                              value=pattern)
+    for s in sources:  # validate filters before connecting anything
+        if hasattr(s, "filters"):
+            s.filters()
+        if hasattr(s, "subjects"):
+            s.subjects()
+    sinks = [make_sink(o) for o in (args.output or ["-"])]
+    for sink in sinks:
+        if isinstance(sink, StdoutSink):
+            if args.pretty:
+                sink.formatter = pretty_formatter(sys.stdout.isatty())
+            elif args.raw:
+                sink.formatter = raw_formatter
+    decoders = DecoderChain(args.decoders.split(",") if args.decoders else None)
+    pipeline = Pipeline(sources, sinks, writer=Writer(args.name), decoders=decoders,
+                        count=args.count, timeout=args.timeout)
+    from ..cli import run_async
+
+    counters = run_async(_run(pipeline))
+    if sys.stderr.isatty() and not args.count:
+        _summary(counters)
+    return 0
+
+
+async def _run(pipeline: Pipeline) -> Counters:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, pipeline.stop)
+    return await pipeline.run()
+
+
+def _usable(source: Any, pattern: str) -> bool:
+    from ..topics import valid_for
+
+    return valid_for(source.protocol, pattern)
+
+
+def _summary(c: Counters) -> None:
+    dropped = sum(c.dropped.values())
+    print(f"bustap: {c.received} messages, {c.written} records written in "
+          f"{c.as_dict()['elapsed_secs']}s; dropped {dropped}; decode errors {c.decode_errors}",
+          file=sys.stderr)

@@ -1,0 +1,37 @@
+"""What a decoder is.
+
+A decoder claims messages by protocol and topic (cheap, cached per topic) and
+then fills the record from the payload: ``format``, ``payload`` and, where it
+finds them, ``device``, ``event``, ``severity`` and ``fields``. It raises
+:class:`~bustap.errors.DecodeError` when the payload does not have the shape
+its topic promised; the pipeline then keeps the payload raw with
+``decode_error`` and the record is never lost.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+from ..message import Message
+from ..record import Record
+
+
+class Decoder(ABC):
+    name: ClassVar[str] = ""
+    #: Higher runs first; generic decoders (json, text...) are at 0.
+    priority: ClassVar[int] = 100
+
+    def claims(self, protocol: str, topic: str) -> bool:
+        """Does this decoder want messages on this topic? Answered once per
+        (protocol, topic) and cached, so it may be slow-ish."""
+        return False
+
+    def sniff(self, payload: bytes, value: Any) -> bool:
+        """Does this decoder recognise a payload by its content alone?
+        ``value`` is the parsed JSON, or None when the payload is not JSON."""
+        return False
+
+    @abstractmethod
+    def decode(self, msg: Message, value: Any, rec: Record) -> None:
+        """Fill ``rec``. ``value`` is the parsed JSON payload, or None."""

@@ -1,0 +1,89 @@
+"""NATS connection settings shared by the NATS source and sink (nats-py)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, ConnectError
+from ..urls import Url
+from .tls import client_context, describe_ssl_error
+
+
+def connect_kwargs(url: Url, *, username: str | None = None, password: str | None = None,
+                   token: str | None = None, creds: str | None = None, nkey: str | None = None,
+                   tls_ca: str | None = None, tls_cert: str | None = None,
+                   tls_key: str | None = None, insecure: bool = False,
+                   connect_timeout: float = 5.0, name: str = "bustap") -> dict[str, Any]:
+    """Keyword arguments for ``nats.connect``: credentials from the URL win
+    over flags; a lone userinfo in a NATS URL is a token (as in the nats CLI)."""
+    tls = url.scheme in ("tls", "natss") or bool(tls_ca or tls_cert or insecure)
+    scheme = "tls" if tls else "nats"
+    kwargs: dict[str, Any] = {
+        "servers": [f"{scheme}://{url.host or '127.0.0.1'}:{url.port or 4222}"],
+        "name": name,
+        "connect_timeout": connect_timeout,
+        "allow_reconnect": False,  # bustap's own supervisor reconnects and marks the gap
+        "max_reconnect_attempts": 0,
+        "pending_size": 64 * 1024 * 1024,
+    }
+    if url.username is not None and url.password is None:
+        token = url.username
+    elif url.username is not None:
+        username, password = url.username, url.password
+    if username is not None:
+        kwargs["user"] = username
+        kwargs["password"] = password or ""
+    if token:
+        kwargs["token"] = token
+    for flag, path in (("--creds", creds), ("--nkey", nkey)):
+        if path is not None and not Path(path).is_file():
+            raise ConfigError(f"{flag}: no such file {path!r}", value=path)
+    if creds:
+        kwargs["user_credentials"] = creds
+    if nkey:
+        kwargs["nkeys_seed"] = nkey
+    if tls:
+        kwargs["tls"] = client_context(ca=tls_ca, cert=tls_cert, key=tls_key, insecure=insecure)
+        kwargs["tls_hostname"] = url.host or "127.0.0.1"
+    return kwargs
+
+
+async def connect(url: Url, kwargs: dict[str, Any], *,
+                  error_cb: Callable[[Exception], Awaitable[None]] | None = None,
+                  closed_cb: Callable[[], Awaitable[None]] | None = None) -> Any:
+    """Connect with nats-py; every failure becomes a one-line ConnectError
+    naming the redacted URL (nats-py errors never include our credentials)."""
+    import ssl
+
+    import nats
+    from nats import errors as nerr
+
+    first_error: list[BaseException] = []
+
+    async def _error(exc: Exception) -> None:
+        if not first_error:
+            first_error.append(exc)
+        if error_cb is not None:
+            await error_cb(exc)
+
+    async def _closed() -> None:
+        if closed_cb is not None:
+            await closed_cb()
+
+    try:
+        return await nats.connect(**kwargs, error_cb=_error, closed_cb=_closed)
+    except Exception as exc:
+        cause: BaseException = first_error[0] if first_error else exc
+        text = str(cause).removeprefix("nats: ").strip("'\"") or type(cause).__name__
+        fatal = False
+        if isinstance(cause, ssl.SSLError):
+            text, fatal = describe_ssl_error(cause), True
+        elif "authorization" in text.lower() or "authentication" in text.lower():
+            text, fatal = f"connection refused: {text}", True
+        elif isinstance(cause, nerr.NoServersError | ConnectionRefusedError):
+            text = "connection refused (no server listening)"
+        elif isinstance(cause, OSError) and cause.strerror:
+            text = cause.strerror
+        raise ConnectError(url.redacted, text, fatal=fatal) from None

@@ -1,0 +1,261 @@
+"""Sources -> decode -> processors -> sinks, with one ordered record stream.
+
+Every source runs in its own task and puts :class:`Batch` es on one bounded
+queue. When the queue is full the source task blocks, stops reading its
+socket, and TCP pushes back on the broker: memory stays bounded. One consumer
+turns batches into records (stamping ``seq``/``writer_id``/``timestamp``
+from one :class:`~bustap.record.Writer`, so several sources merge into one
+sequence), decodes payloads, hands the records to processors and sinks, and
+only then acknowledges the batch to its broker (ack-after-store).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .decode import DecoderChain
+from .errors import BustapError, ConnectError, SinkError
+from .message import Message
+from .record import EventType, Kind, Record, Writer
+from .sinks import RecordBatch, Sink
+from .sources import Batch, Lifecycle, Source
+
+log = logging.getLogger("bustap.pipeline")
+
+Processor = Callable[[list[Record]], None]
+
+
+@dataclass
+class Counters:
+    """Self-telemetry (Vector's instrumentation spec): what came in, what went
+    out, what was dropped and why. The same numbers feed the terminal summary,
+    the dashboard and /metrics."""
+
+    started: float = field(default_factory=time.monotonic)
+    received: int = 0
+    records: int = 0
+    written: int = 0
+    bytes_in: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    decode_errors: int = 0
+    per_source: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"received": self.received, "records": self.records, "written": self.written,
+                "bytes_in": self.bytes_in, "dropped": dict(self.dropped),
+                "errors": dict(self.errors), "decode_errors": self.decode_errors,
+                "per_source": dict(self.per_source),
+                "elapsed_secs": round(time.monotonic() - self.started, 3)}
+
+
+class Pipeline:
+    def __init__(self, sources: Sequence[Source], sinks: Sequence[Sink], *,
+                 writer: Writer | None = None, decoders: DecoderChain | None = None,
+                 processors: Sequence[Processor] = (), count: int | None = None,
+                 timeout: float | None = None, queue_batches: int = 64) -> None:
+        self.sources = list(sources)
+        self.sinks = list(sinks)
+        self.writer = writer or Writer()
+        self.decoders = decoders if decoders is not None else DecoderChain()
+        self.processors = list(processors)
+        self.count = count
+        self.timeout = timeout
+        self.counters = Counters()
+        self._queue: asyncio.Queue[tuple[Source, Batch | BaseException]] = asyncio.Queue(
+            queue_batches)
+        self._stop = asyncio.Event()
+        self._open: set[str] = set()
+        self._messages = 0
+
+    def stop(self) -> None:
+        """Ask for a graceful stop: what was received is written, sinks flushed."""
+        self._stop.set()
+
+    async def run(self) -> Counters:
+        for sink in self.sinks:
+            await sink.open()
+        pumps = [asyncio.create_task(self._pump(s), name=f"source {s.name}")
+                 for s in self.sources]
+        try:
+            await self._consume()
+        finally:
+            for task in pumps:
+                task.cancel()
+            for task in pumps:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await self._drain()
+            await self._close_sources()
+            for sink in self.sinks:
+                try:
+                    await sink.aclose()
+                except BustapError as exc:
+                    log.error("%s", exc)
+        return self.counters
+
+    async def _pump(self, source: Source) -> None:
+        try:
+            async for batch in source.stream():
+                await self._queue.put((source, batch))
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            await self._queue.put((source, exc))
+            return
+        await self._queue.put((source, StopAsyncIteration()))
+
+    async def _consume(self) -> None:
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        running = len(self.sources)
+        stop_wait = asyncio.ensure_future(self._stop.wait())
+        try:
+            while running and not self._stop.is_set():
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return
+                getter = asyncio.ensure_future(self._queue.get())
+                done, _ = await asyncio.wait([getter, stop_wait], timeout=remaining,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await getter
+                    if getter.cancelled():
+                        continue
+                source, item = getter.result()
+                if isinstance(item, StopAsyncIteration):
+                    running -= 1
+                    continue
+                if isinstance(item, BaseException):
+                    if isinstance(item, BustapError):
+                        raise item
+                    raise ConnectError(source.name, f"{type(item).__name__}: {item}") from item
+                if await self._handle(source, item):
+                    return
+                # Take whatever else is ready: bigger batches, fewer writes.
+                while not self._queue.empty():
+                    source, item = self._queue.get_nowait()
+                    if isinstance(item, BaseException):
+                        await self._queue.put((source, item))
+                        break
+                    if await self._handle(source, item):
+                        return
+        finally:
+            stop_wait.cancel()
+
+    async def _drain(self) -> None:
+        """Write what is already queued (received, so it must not be lost)."""
+        if self.count is not None and self._messages >= self.count:
+            return
+        while not self._queue.empty():
+            source, item = self._queue.get_nowait()
+            if isinstance(item, Batch) and await self._handle(source, item):
+                return
+
+    async def _close_sources(self) -> None:
+        records = [self.writer.new(EventType.LOG_CLOSE, name, reason="stopped")
+                   for name in sorted(self._open)]
+        self._open.clear()
+        if records:
+            await self._write(records)
+
+    async def _handle(self, source: Source, batch: Batch) -> bool:
+        """Turn one batch into records, write them, ack. True when -C is reached."""
+        records, done = self._records(source, batch.items)
+        if records:
+            await self._write(records)
+        if batch.ack is not None and not done:
+            batch.ack()
+        return done
+
+    def _records(self, source: Source, items: list[Any]) -> tuple[list[Record], bool]:
+        writer = self.writer
+        clock = writer.clock
+        seq = writer.seq
+        wid = writer.writer_id
+        name = source.name
+        decode = self.decoders.decode
+        c = self.counters
+        out: list[Record] = []
+        limit = self.count
+        done = False
+        for item in items:
+            if type(item) is Message:
+                m = item
+                rec: Record = {"seq": seq, "writer_id": wid, "timestamp": clock.format(m.received),
+                               "event_type": "log", "source": name, "kind": "message",
+                               "protocol": m.protocol, "topic": m.topic}
+                if m.qos is not None:
+                    rec["qos"] = m.qos
+                    rec["retain"] = m.retain
+                    rec["dup"] = m.dup
+                if m.reply:
+                    rec["reply"] = m.reply
+                if m.headers:
+                    rec["headers"] = m.headers
+                if m.properties:
+                    rec["properties"] = m.properties
+                size = len(m.payload)
+                rec["size"] = size
+                decode(m, rec)
+                if "decode_error" in rec:
+                    c.decode_errors += 1
+                c.received += 1
+                c.bytes_in += size
+                self._messages += 1
+                out.append(rec)
+                seq += 1
+                if limit is not None and self._messages >= limit:
+                    done = True
+                    break
+                continue
+            writer.seq = seq
+            if isinstance(item, Lifecycle):
+                rec = self._lifecycle(source, item)
+            else:
+                rec = dict(item)
+                rec.setdefault("event_type", "log")
+                rec.setdefault("source", name)
+                if rec.get("kind") == Kind.STATS and rec.get("event") == "dropped":
+                    c.dropped[str(rec.get("reason"))] += int(rec.get("count", 0))
+                out.append(writer.stamp(rec))
+                seq = writer.seq
+                continue
+            if rec:
+                out.append(rec)
+            seq = writer.seq
+        writer.seq = seq
+        c.records += len(out)
+        c.per_source[name] += len(out)
+        if out and self.processors:
+            for proc in self.processors:
+                proc(out)
+        return out, done
+
+    def _lifecycle(self, source: Source, item: Lifecycle) -> Record:
+        if item.event == "init":
+            self._open.add(source.name)
+            info = {k: v for k, v in item.info.items() if v is not None}
+            return self.writer.new(EventType.LOG_INIT, source.name, protocol=source.protocol,
+                                   **info)
+        self._open.discard(source.name)
+        return self.writer.new(EventType.LOG_CLOSE, source.name, **item.info)
+
+    async def _write(self, records: list[Record]) -> None:
+        batch = RecordBatch(records)
+        for sink in self.sinks:
+            try:
+                await sink.write(batch)
+                await sink.flush()
+            except SinkError:
+                self.counters.errors[f"sink:{sink.name}"] += 1
+                raise
+        self.counters.written += len(records)
