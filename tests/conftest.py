@@ -1,0 +1,137 @@
+"""Shared fixtures: real brokers on free ports, certificates, and a way to run
+the ``bustap`` command as users do (a subprocess)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.fixtures.brokers import Certs, Mosquitto, NatsServer
+
+BUSTAP = [sys.executable, "-m", "bustap.cli"]
+
+
+@pytest.fixture
+def certs(tmp_path: Path) -> Certs:
+    return Certs.make(tmp_path / "certs")
+
+
+@pytest.fixture
+def mosquitto_factory(tmp_path: Path) -> Iterator[Callable[..., Mosquitto]]:
+    started: list[Mosquitto] = []
+
+    def make(extra: str = "allow_anonymous true", name: str = "mosq") -> Mosquitto:
+        broker = Mosquitto(tmp_path / name, extra=extra).start()
+        started.append(broker)
+        return broker
+
+    yield make
+    for b in started:
+        b.stop()
+
+
+@pytest.fixture
+def mosquitto(mosquitto_factory: Callable[..., Mosquitto]) -> Mosquitto:
+    return mosquitto_factory()
+
+
+@pytest.fixture
+def nats_factory(tmp_path: Path) -> Iterator[Callable[..., NatsServer]]:
+    started: list[NatsServer] = []
+
+    def make(config: str = "", *, binary: str | None = None, args: tuple[str, ...] = (),
+             name: str = "nats") -> NatsServer:
+        server = NatsServer(tmp_path / name, config_text=config, binary=binary,
+                            args=args).start()
+        started.append(server)
+        return server
+
+    yield make
+    for s in started:
+        s.stop()
+
+
+@pytest.fixture
+def nats_server(nats_factory: Callable[..., NatsServer]) -> NatsServer:
+    return nats_factory()
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+
+
+class Bustap:
+    """``bustap ARGS`` in the background, as a user runs it."""
+
+    def __init__(self, args: list[str], out: Path, env: dict[str, str] | None = None) -> None:
+        self.args = args
+        self.out = out
+        self.err_path = out.with_suffix(".stderr")
+        self.proc = subprocess.Popen([*BUSTAP, *args], stdout=subprocess.DEVNULL,
+                                     stderr=self.err_path.open("wb"),
+                                     env={**os.environ, **(env or {})})
+
+    def records(self) -> list[dict[str, Any]]:
+        return read_records(self.out)
+
+    def messages(self) -> list[dict[str, Any]]:
+        return [r for r in self.records() if r.get("kind") == "message"]
+
+    def wait_for(self, pred: Callable[[list[dict[str, Any]]], bool], timeout: float = 10.0
+                 ) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            recs = self.records()
+            if pred(recs):
+                return recs
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"condition not met; stderr: {self.stderr()}\n"
+                             f"records: {self.records()[-5:]}")
+
+    def wait_ready(self, n: int = 1, timeout: float = 10.0) -> None:
+        self.wait_for(lambda rs: sum(r["event_type"] == "log_init" for r in rs) >= n, timeout)
+
+    def stderr(self) -> str:
+        return self.err_path.read_text(errors="replace") if self.err_path.exists() else ""
+
+    def stop(self, timeout: float = 10.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        return self.proc.wait(timeout)
+
+
+@pytest.fixture
+def bustap_bg(tmp_path: Path) -> Iterator[Callable[..., Bustap]]:
+    procs: list[Bustap] = []
+
+    def start(*args: str, out: str = "out.jsonl", env: dict[str, str] | None = None
+              ) -> Bustap:
+        path = tmp_path / out
+        b = Bustap([*args, "-o", str(path)], path, env)
+        procs.append(b)
+        return b
+
+    yield start
+    for p in procs:
+        if p.proc.poll() is None:
+            p.proc.kill()
+            p.proc.wait()
+
+
+def run_bustap(*args: str, timeout: float = 30.0, env: dict[str, str] | None = None,
+               input: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*BUSTAP, *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})},
+                          input=input.decode() if input is not None else None)
