@@ -42,10 +42,8 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..store.backend import open_store
-    from ..store.stats import plot, stats
+    from ..store.stats import GROUPS, METRICS, plot, stats
     from ..store.timeparse import parse_duration
-
-    from ..store.stats import GROUPS, METRICS
 
     if args.by not in GROUPS:
         raise ConfigError(f"invalid --by {args.by!r}: one of {', '.join(GROUPS)}",

@@ -209,8 +209,8 @@ class BatchedStoreSink(Sink):
                 await self._maybe_prune()
 
     async def _maybe_prune(self) -> None:
-        if self.retain is None or time.monotonic() - self._last_prune < self.prune_every_secs \
-                and self._last_prune:
+        if self.retain is None or (
+                self._last_prune and time.monotonic() - self._last_prune < self.prune_every_secs):
             return
         self._last_prune = time.monotonic()
         cutoff = datetime.now(UTC).replace(tzinfo=None) - self.retain

@@ -11,6 +11,7 @@ from typing import Any
 from ..errors import ConfigError, SinkError
 from ..urls import Url, parse_url
 
+Rows = tuple[list[str], list[tuple[Any, ...]]]
 DEFAULT_STORE = "bustap.duckdb"
 
 
@@ -30,11 +31,11 @@ class Store:
     def name(self) -> str:
         return self.url.redacted
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Rows:
         raise NotImplementedError
 
     def iterate(self, sql: str, params: Sequence[Any] = (), size: int = 10_000
-                ) -> Iterator[tuple[list[str], list[tuple[Any, ...]]]]:
+                ) -> Iterator[Rows]:
         """Rows in chunks (for export: never the whole table in memory)."""
         raise NotImplementedError
 
@@ -96,13 +97,13 @@ class DuckDBStore(Store):
     def name(self) -> str:
         return f"duckdb:{self.path}"
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Rows:
         cur = self.con.execute(sql, list(params))
         names = [d[0] for d in cur.description] if cur.description else []
         return names, cur.fetchall()
 
     def iterate(self, sql: str, params: Sequence[Any] = (), size: int = 10_000
-                ) -> Iterator[tuple[list[str], list[tuple[Any, ...]]]]:
+                ) -> Iterator[Rows]:
         cur = self.con.execute(sql, list(params))
         names = [d[0] for d in cur.description] if cur.description else []
         while True:
@@ -157,14 +158,14 @@ class PostgresStore(Store):
     def _sql(self, sql: str) -> str:
         return sql.replace("%", "%%").replace("?", "%s")
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Rows:
         with self.con.cursor() as cur:
             cur.execute(self._sql(sql), list(params))
             names = [d.name for d in cur.description] if cur.description else []
             return names, cur.fetchall() if cur.description else []
 
     def iterate(self, sql: str, params: Sequence[Any] = (), size: int = 10_000
-                ) -> Iterator[tuple[list[str], list[tuple[Any, ...]]]]:
+                ) -> Iterator[Rows]:
         # a named (server-side) cursor needs a transaction
         with self.con.transaction(), self.con.cursor(name="bustap_export") as cur:
             cur.itersize = size

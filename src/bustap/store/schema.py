@@ -176,7 +176,7 @@ def safe_row(rec: Record) -> tuple[Any, ...]:
     return tuple(row)
 
 
-def _json_value(value: Any) -> Any:
+def json_value(value: Any) -> Any:
     if isinstance(value, str | bytes | bytearray):
         try:
             return orjson.loads(value)
@@ -200,7 +200,7 @@ def row_to_record(names: list[str] | tuple[str, ...], row: tuple[Any, ...]) -> R
     extra: Any = None
     for name, value in zip(names, row, strict=True):
         if name == "extra":
-            extra = _json_value(value) if value is not None else None
+            extra = json_value(value) if value is not None else None
             continue
         if value is None:
             continue
@@ -210,7 +210,7 @@ def row_to_record(names: list[str] | tuple[str, ...], row: tuple[Any, ...]) -> R
         elif col.name == "ts":
             rec["timestamp"] = format_ts(value)
         elif col.is_json:
-            rec[col.key] = _json_value(value)
+            rec[col.key] = json_value(value)
         else:
             rec[col.key] = value
     ordered: Record = {k: rec.pop(k) for k in ("seq", "writer_id", "timestamp", "event_type",

@@ -107,7 +107,7 @@ def plot(result: StatsResult, path: str, *, metric: str = "records",
     series = result.series(metric)
     fig, ax = plt.subplots(figsize=(10, 5), dpi=100)
     for name, points in series.items():
-        xs = [p[0] for p in points]
+        xs: Any = [p[0] for p in points]
         ys = [p[1] for p in points]
         ax.plot(xs, ys, marker="o" if len(points) < 30 else None, markersize=3,
                 label=name or "(empty)")
@@ -115,7 +115,8 @@ def plot(result: StatsResult, path: str, *, metric: str = "records",
     ax.set_xlabel("time (UTC)")
     ax.set_ylabel(f"{metric} per {_span(every)}")
     ax.set_title(title or f"{metric} per {_span(every)} by {result.by}")
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
+    ax.xaxis.set_major_formatter(
+        mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))  # type: ignore[no-untyped-call]
     ax.grid(True, alpha=0.3)
     if series:
         ax.legend(title=result.by, loc="upper left", bbox_to_anchor=(1.01, 1.0),
