@@ -13,7 +13,6 @@ from typing import Any
 
 import orjson
 import pytest
-
 from tests.fixtures.brokers import Certs, Mosquitto, NatsServer
 
 BUSTAP = [sys.executable, "-m", "bustap.cli"]

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from tests.conftest import Bustap, read_records, run_bustap
 from tests.fixtures.brokers import Certs, Mosquitto, mosquitto_passwd, mosquitto_pub
 from tests.fixtures.payloads import JET_LINK_DOWN, JET_LINK_DOWN_TOPIC

@@ -11,7 +11,6 @@ from pathlib import Path
 import nats
 import nkeys
 import pytest
-
 from tests.conftest import Bustap, run_bustap
 from tests.fixtures.brokers import Certs, NatsServer, nats_server_binaries
 from tests.fixtures.payloads import BOSH_HEARTBEAT, BOSH_HEARTBEAT_SUBJECT
