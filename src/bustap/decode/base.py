@@ -21,6 +21,10 @@ class Decoder(ABC):
     name: ClassVar[str] = ""
     #: Higher runs first; generic decoders (json, text...) are at 0.
     priority: ClassVar[int] = 100
+    #: What ``sniff`` needs to see: "object" (a JSON object), "text" (a payload
+    #: that is not JSON) or "any". The chain calls each sniffer only on what
+    #: it can recognise, which keeps sniffing cheap per message.
+    sniff_on: ClassVar[str] = "any"
 
     def claims(self, protocol: str, topic: str) -> bool:
         """Does this decoder want messages on this topic? Answered once per
