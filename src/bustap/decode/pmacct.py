@@ -48,7 +48,8 @@ class Pmacct(Decoder):
         if not isinstance(event_type, str) or event_type not in EVENT_TYPES:
             raise DecodeError(NAME, f"\"event_type\" {event_type!r} is not one of "
                               f"{', '.join(sorted(EVENT_TYPES))}")
-        device = family = None
+        device: str | None = None
+        family = ""
         for key, fam in DEVICE_KEYS:
             v = value.get(key)
             if v is not None:

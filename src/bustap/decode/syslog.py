@@ -145,8 +145,9 @@ def _parse_3164(rest: str, out: dict[str, Any]) -> None:
             out["timestamp"] = first
             rest = tail
     first, sep, tail = rest.partition(" ")
-    # A host is a single token that is not the tag ("app:" / "app[12]:").
-    if sep and first and not first.endswith(":") and "[" not in first:
+    # A host follows a timestamp (RFC 3164 4.3.3: without one, all of it is
+    # the message) and is a single token that is not the tag ("app:", "app[12]:").
+    if "timestamp" in out and sep and first and not first.endswith(":") and "[" not in first:
         out["host"] = first
         rest = tail
     colon = rest.find(": ")
