@@ -153,8 +153,15 @@ class DecodeRule:
         if protocol is not None and protocol not in ("mqtt", "nats", "jetstream"):
             raise ConfigError(f"{where}: protocol {protocol!r} is not mqtt, nats or "
                               "jetstream", value=protocol)
-        ok = valid_for(protocol, flt) if protocol else (
-            valid_for("mqtt", flt) or valid_for("nats", flt))
+        if protocol:
+            ok = valid_for(protocol, flt)
+        elif any(c in flt for c in "/#+"):
+            # reads as an MQTT filter: "a/#/b" is a typo, not a NATS literal
+            ok = valid_for("mqtt", flt)
+        elif "*" in flt or ">" in flt:
+            ok = valid_for("nats", flt)
+        else:
+            ok = valid_for("mqtt", flt) or valid_for("nats", flt)
         if not ok:
             raise ConfigError(f"{where}: invalid filter {flt!r}", value=flt)
         decoder = item.get("decoder")

@@ -90,7 +90,11 @@ def _root(root: str, steps: tuple[Step, ...], msg: Message, rec: Record) -> Any:
         value = msg.protocol
     elif root == "reply":
         value = msg.reply
-    else:  # headers, properties, fields
+    elif root == "headers":
+        value = msg.headers
+    elif root == "properties":
+        value = msg.properties
+    else:
         value = rec.get(root)
     for step in steps:
         if type(step) is int:
