@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import orjson
 import pytest
-
 from tests.fixtures.decode_samples import HB_AGENT, decode, seed
 
 HB = f"hm.agent.heartbeat.{HB_AGENT}"

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from tests.fixtures.decode_samples import AGENT, REPLY_SUBJECT, decode, seed
 
 from bustap.decode._util import REDACTED, is_secret_key, redact, redact_text, redact_url
-from tests.fixtures.decode_samples import AGENT, REPLY_SUBJECT, decode, seed
 
 REQ = f"agent.{AGENT}"
 

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import orjson
 import pytest
-
 from tests.fixtures.decode_samples import decode, junos_seeds
 
 SYSLOG_TOPIC = "/junos/events/syslog/SNMP_TRAP_LINK_DOWN"

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.fixtures.decode_samples import decode
 
 from bustap.decode import DecoderChain
 from bustap.decode.syslog import SyslogError, parse_syslog
-from tests.fixtures.decode_samples import decode
 
 # RFC 5424 section 6.5 examples and RFC 3164 section 5.4 examples
 RFC5424_1 = ("<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - "
@@ -114,7 +116,5 @@ def test_not_sniffed() -> None:
 
 @given(st.text(max_size=200))
 def test_parser_raises_only_syslog_error(line: str) -> None:
-    try:
+    with contextlib.suppress(SyslogError):
         parse_syslog(line, require_pri=False)
-    except SyslogError:
-        pass
