@@ -150,7 +150,7 @@ def test_nats_bosh_and_pmacct_are_decoded(nats_server: NatsServer,
 
 def test_pretty_shows_device_event_severity_summary(mosquitto: Mosquitto) -> None:
     proc = subprocess.Popen([*BUSTAP, "capture", mosquitto.url, "-t", "#", "--pretty",
-                             "-C", "3", "-W", "30"], stdout=subprocess.PIPE,
+                             "-C", "4", "-W", "30"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     first = proc.stdout.readline()  # "# connected ..." once subscribed
@@ -158,10 +158,11 @@ def test_pretty_shows_device_event_severity_summary(mosquitto: Mosquitto) -> Non
     mosquitto_pub(mosquitto.port, "/junos/events/syslog/SNMP_TRAP_LINK_DOWN", junos_seeds()[6])
     mosquitto_pub(mosquitto.port, "logs/vmx4", SYSLOG_LINE)
     mosquitto_pub(mosquitto.port, "plain/topic", "42")
+    mosquitto_pub(mosquitto.port, "/junos/events/syslog/X", '{"jet-event": {')
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     lines = [line for line in out.splitlines() if " # disconnected " not in line]
-    assert len(lines) == 3, out
+    assert len(lines) == 4, out
     ts, rest = lines[0].split(" ", 1)
     assert len(ts) == 12 and ts[2] == ":"  # HH:MM:SS.mmm
     assert rest == ("vmx4  SNMP_TRAP_LINK_DOWN  warning  SNMP_TRAP_LINK_DOWN on ge-0/0/1.0: "
@@ -169,6 +170,7 @@ def test_pretty_shows_device_event_severity_summary(mosquitto: Mosquitto) -> Non
                     "ifName ge-0/0/1.0")
     assert lines[1].split(" ", 1)[1].startswith("vmx4  mib2d  warning  mib2d: SNMP_TRAP")
     assert lines[2].endswith("plain/topic  42")
+    assert lines[3].endswith('{"jet-event": {  [junos-jet: payload is not JSON]')
     for line in lines:
         orjson.dumps(line)  # one line each, no raw control characters
         assert "\x1b" not in line

@@ -40,10 +40,8 @@ def normalise_severity(value: object) -> str | None:
 def to_number(value: Any) -> Any:
     """``"0.4"`` -> 0.4, ``"13"`` -> 13; anything else unchanged."""
     if type(value) is str:
-        try:
+        if value.isascii() and value.isdigit():  # the common case, without an exception
             return int(value)
-        except ValueError:
-            pass
         try:
             f = float(value)
         except ValueError:

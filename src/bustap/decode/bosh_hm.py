@@ -16,7 +16,7 @@ from ..errors import DecodeError
 from ..message import Message
 from ..record import Record
 from . import register_decoder
-from ._util import clip, flatten, to_number
+from ._util import clip, to_number
 from .base import Decoder
 
 #: bosh-agent alert severities (alert.go): 1 alert, 2 critical, 3 error, 4 warning.
@@ -58,15 +58,26 @@ def vitals_fields(name: str, vitals: Any, fields: dict[str, Any]) -> None:
         return
     if not isinstance(vitals, dict):
         raise DecodeError(name, "\"vitals\" is not an object")
-    load = vitals.get("load")
-    rest = vitals
-    if load is not None:
-        if not isinstance(load, list):
-            raise DecodeError(name, "\"vitals.load\" is not a list")
-        for label, v in zip(_LOAD, load, strict=False):
-            fields[f"load.{label}"] = to_number(v)
-        rest = {k: v for k, v in vitals.items() if k != "load"}
-    flatten(rest, "", fields, depth=4, limit=64, numbers=True)
+    # Two levels at most (disk.persistent.percent); loops, not recursion: this
+    # runs for every heartbeat of every VM.
+    for group, sub in vitals.items():
+        if len(fields) >= 96:
+            break
+        if group == "load":
+            if not isinstance(sub, list):
+                raise DecodeError(name, "\"vitals.load\" is not a list")
+            for label, v in zip(_LOAD, sub, strict=False):
+                fields[f"load.{label}"] = to_number(v)
+        elif isinstance(sub, dict):
+            for k, v in sub.items():
+                if isinstance(v, dict):
+                    for k2, v2 in v.items():
+                        if not isinstance(v2, dict | list):
+                            fields[f"{group}.{k}.{k2}"] = to_number(v2)
+                elif not isinstance(v, list):
+                    fields[f"{group}.{k}"] = to_number(v)
+        elif not isinstance(sub, list):
+            fields[str(group)] = to_number(sub)
 
 
 def _pct(fields: dict[str, Any], key: str) -> str | None:
