@@ -308,3 +308,16 @@ def test_a_decoder_bug_is_contained() -> None:
     assert rec["decode_error"] == "syslog: KeyError: 'boom'"
     assert "device" not in rec
     assert rec["payload"] == "<13>x"
+
+
+def test_docs_sample_rules_are_accepted() -> None:
+    import tomllib
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "decoders.md").read_text()
+    block = doc.split("```toml\n", 1)[1].split("```", 1)[0]
+    rules = tomllib.loads(block)["decode"]["rules"]
+    chain = DecoderChain(rules=rules)
+    assert len(chain.rules) == 3
+    rec = decode("sensors/greenhouse-3/temperature", b"21.5", chain=chain)
+    assert (rec["decoder"], rec["device"]) == ("number", "greenhouse-3")

@@ -11,7 +11,6 @@ from typing import Any
 import nats
 import orjson
 import pytest
-
 from tests.conftest import BUSTAP, Bustap
 from tests.fixtures.brokers import Mosquitto, NatsServer, mosquitto_pub
 from tests.fixtures.decode_samples import AGENT, HB_AGENT, REPLY_SUBJECT, junos_seeds, seed
