@@ -143,3 +143,14 @@ def test_redact_helpers() -> None:
         "a": [{"token": REDACTED}], "b": None, "password": ""}
     assert redact_text('{"password": "x\\"y", "ok": "z"}') == \
         f'{{"password":"{REDACTED}", "ok": "z"}}'
+
+
+def test_oversize_request_is_kept_without_secrets() -> None:
+    from bustap.decode import MAX_PARSE_BYTES
+
+    body = (b'{"method":"update_settings","arguments":[{"password":"hunter2","blob":"'
+            + b"x" * MAX_PARSE_BYTES + b'"}]}')
+    rec = nats(REQ, body)
+    assert rec["decode_error"].startswith("bosh-rpc: payload of")
+    assert rec["format"] == "text"
+    assert "hunter2" not in rec["payload"]

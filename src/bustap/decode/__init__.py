@@ -308,6 +308,7 @@ class DecoderChain:
             if size > MAX_PARSE_BYTES:
                 error = (f"{decoder.name}: payload of {size} bytes is over the "
                          f"{MAX_PARSE_BYTES}-byte decode limit; kept raw")
+                decoder.keep_raw(msg, rec)
             else:
                 try:
                     decoder.decode(msg, value if parsed else None, rec)

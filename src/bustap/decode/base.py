@@ -39,3 +39,8 @@ class Decoder(ABC):
     @abstractmethod
     def decode(self, msg: Message, value: Any, rec: Record) -> None:
         """Fill ``rec``. ``value`` is the parsed JSON payload, or None."""
+
+    def keep_raw(self, msg: Message, rec: Record) -> None:
+        """Called instead of :meth:`decode` when the payload is too large to
+        decode and is kept raw: a decoder whose topics carry secrets blanks
+        them here."""

@@ -51,12 +51,15 @@ class BoshRpc(Decoder):
     def claims(self, protocol: str, topic: str) -> bool:
         return _parse_subject(topic) is not None
 
+    def keep_raw(self, msg: Message, rec: Record) -> None:
+        # keep the bytes readable but without anything that looks secret
+        rec["format"] = "text"
+        rec["payload"] = redact_text(msg.payload.decode("utf-8", "replace"))
+
     def decode(self, msg: Message, value: Any, rec: Record) -> None:
         shape = _parse_subject(msg.topic)
         if value is None:
-            # keep the bytes readable but without anything that looks secret
-            rec["format"] = "text"
-            rec["payload"] = redact_text(msg.payload.decode("utf-8", "replace"))
+            self.keep_raw(msg, rec)
             raise DecodeError(NAME, "payload is not JSON (kept as text, secrets blanked)")
         safe = redact(value)
         rec["payload"] = safe
