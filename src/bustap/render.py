@@ -57,6 +57,8 @@ def pretty_line(rec: Record, colour: bool = False) -> str:
             return (f"{ts} {rec.get('device') or '-'}  {rec.get('event') or '-'}  "
                     f"{_c(sev, _SEV_COLOUR.get(sev, '0'), colour)}  {summary(rec)}")
         flags = "  [retained]" if rec.get("retain") else ""
+        if rec.get("decode_error"):
+            flags += "  " + _c(f"[{rec['decode_error']}]", "33", colour)
         return f"{ts} {_c(str(rec.get('topic')), '1', colour)}  {payload_text(rec)}{flags}"
     if kind == "broker_event":
         who = rec.get("client_id") or rec.get("address") or ""

@@ -21,6 +21,10 @@ class Decoder(ABC):
     name: ClassVar[str] = ""
     #: Higher runs first; generic decoders (json, text...) are at 0.
     priority: ClassVar[int] = 100
+    #: What ``sniff`` needs to see: "object" (a JSON object), "text" (a payload
+    #: that is not JSON) or "any". The chain calls each sniffer only on what
+    #: it can recognise, which keeps sniffing cheap per message.
+    sniff_on: ClassVar[str] = "any"
 
     def claims(self, protocol: str, topic: str) -> bool:
         """Does this decoder want messages on this topic? Answered once per
@@ -35,3 +39,9 @@ class Decoder(ABC):
     @abstractmethod
     def decode(self, msg: Message, value: Any, rec: Record) -> None:
         """Fill ``rec``. ``value`` is the parsed JSON payload, or None."""
+
+    def keep_raw(self, msg: Message, rec: Record) -> None:
+        """Called instead of :meth:`decode` when the payload is too large to
+        decode and is kept raw: a decoder whose topics carry secrets blanks
+        them here."""
+        return None
