@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from bustap.dump import DumpState, dump_records
 from tests.test_sinks_duckdb import records
+
+from bustap.dump import DumpState, dump_records
 
 
 def test_dump_per_topic_and_client() -> None:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import orjson
 import pytest
+from tests.test_sinks_duckdb import records
 
 from bustap.errors import ConfigError
 from bustap.sinks import RecordBatch, make_sink
 from bustap.sinks.jsonl import JsonlFileSink
-from tests.test_sinks_duckdb import records
 
 
 def lines_of(path: Path) -> list[bytes]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from tests.test_sinks_duckdb import records
 
 from bustap.errors import ConfigError, SinkError
 from bustap.sinks import RecordBatch, make_sink
@@ -16,7 +17,6 @@ from bustap.sinks.postgres import PostgresSink
 from bustap.store.backend import open_store
 from bustap.store.query import Filters
 from bustap.store.search import search
-from tests.test_sinks_duckdb import records
 
 PG = "postgresql://127.0.0.1:5432/test"
 

@@ -46,7 +46,7 @@ _SELECT = ", ".join(
     if c.name == "ts" else f'"{c.key}"' for c in COLUMNS)
 INSERT_SQL = (f"INSERT INTO {TABLE} ({', '.join(c.name for c in COLUMNS)}) SELECT {_SELECT} "
               f"FROM read_json(?, format='array', columns={_READ_COLUMNS}, "
-              f"maximum_object_size=268435456)")
+              f"maximum_object_size=67108864)")
 
 
 def duckdb_path(url: Url) -> str:
