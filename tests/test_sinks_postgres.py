@@ -85,3 +85,38 @@ def test_bad_schema_name() -> None:
         make_sink(f"{PG}?schema=x;drop")
     with pytest.raises(ConfigError, match="unknown parameter"):
         make_sink(f"{PG}?colour=red")
+
+
+async def test_query_follow_sees_new_records(schema: str, tmp_path: Path) -> None:
+    import asyncio
+    import subprocess
+    import sys
+
+    url = f"{PG}?schema={schema}"
+    sink = make_sink(url)
+    await sink.open()
+    await sink.write(RecordBatch(records(2)))
+    await sink.flush()
+    out = tmp_path / "follow.jsonl"
+    with out.open("wb") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "bustap.cli", "query", "--store", url,
+                                 "--format", "json", "--follow", "--interval", "0.2"],
+                                stdout=fh, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(100):
+                if len(out.read_bytes().splitlines()) >= 2:
+                    break
+                await asyncio.sleep(0.1)
+            await sink.write(RecordBatch(records(3, start=2)))
+            await sink.flush()
+            for _ in range(100):
+                if len(out.read_bytes().splitlines()) >= 5:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+            await sink.aclose()
+    import orjson
+
+    assert [orjson.loads(x)["seq"] for x in out.read_bytes().splitlines()] == [0, 1, 2, 3, 4]
