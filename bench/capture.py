@@ -138,7 +138,7 @@ def _lines(path: Path, n: int) -> Path:
     return path
 
 
-MQTT_PUB = """
+MQTT_PUB = r"""
 import asyncio, sys
 from bustap.net.mqtt import ConnectOptions, MqttClient, PUBLISH, packet, _str
 import struct

@@ -60,7 +60,7 @@ class Pipeline:
     def __init__(self, sources: Sequence[Source], sinks: Sequence[Sink], *,
                  writer: Writer | None = None, decoders: DecoderChain | None = None,
                  processors: Sequence[Processor] = (), count: int | None = None,
-                 timeout: float | None = None, queue_batches: int = 64) -> None:
+                 timeout: float | None = None, queue_batches: int = 8) -> None:
         self.sources = list(sources)
         self.sinks = list(sinks)
         self.writer = writer or Writer()
@@ -174,6 +174,9 @@ class Pipeline:
             await self._write(records)
         if batch.ack is not None and not done:
             batch.ack()
+        # Let the sources read their sockets between batches: a NATS server
+        # disconnects a client that does not read for its write deadline.
+        await asyncio.sleep(0)
         return done
 
     def _records(self, source: Source, items: list[Any]) -> tuple[list[Record], bool]:

@@ -109,13 +109,14 @@ class _Connection:
         queues = [sub._pending_queue for sub in self.subs]
         exclude = self.exclude
         first: list[Any] = []
+        limit = self.source.options.batch_max
         while True:
             items: list[Any] = []
             # Draining nats-py's per-subscription queue in bulk avoids the task
             # switch per message that its callback API costs (see bench/).
             for sub, q in zip(self.subs, queues, strict=True):
                 got = [m for m in first if m._sid == sub._id]
-                while not q.empty():
+                while len(got) < limit and not q.empty():
                     got.append(q.get_nowait())
                     q.task_done()
                 size = 0
