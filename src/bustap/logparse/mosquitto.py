@@ -178,7 +178,7 @@ class MosquittoParser(LogParser):
     def _unix(self, head: str) -> str:
         return datetime.fromtimestamp(int(head), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    def _dispatch(self, msg: str) -> Record | None:  # noqa: PLR0911, PLR0912
+    def _dispatch(self, msg: str) -> Record | None:
         c = msg[:1]
         if c == "R":
             if msg.startswith("Received PUBLISH from "):
@@ -356,9 +356,9 @@ class MosquittoParser(LogParser):
     def _split_address(self, text: str) -> tuple[str, int | None]:
         """``1.2.3.4:5678`` (2.0) or ``1.2.3.4`` (1.x); IPv6 has a port only in 2.0."""
         i = text.rfind(":")
-        if i > 0 and text[i + 1:].isdigit() and ("." in text[:i] or not self._v1):
-            if "." in text[:i] or text.count(":") > 1:
-                return text[:i], int(text[i + 1:])
+        if (i > 0 and text[i + 1:].isdigit()
+                and ("." in text[:i] or (not self._v1 and text.count(":") > 1))):
+            return text[:i], int(text[i + 1:])
         return text, None
 
     def _new_connection(self, rest: str) -> Record | None:

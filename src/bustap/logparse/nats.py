@@ -175,7 +175,7 @@ class NatsParser(LogParser):
             conns.pop(key, None)
         return rec
 
-    def _text(self, text: str, conn: dict[str, Any] | None) -> Record | None:  # noqa: PLR0911
+    def _text(self, text: str, conn: dict[str, Any] | None) -> Record | None:
         c = text[:1]
         if c == "<" or c == "-":
             return self._trace(text, conn)
@@ -314,7 +314,7 @@ class NatsParser(LogParser):
                                                                                    "nkey"))
         return rec
 
-    def _global(self, text: str) -> Record | None:  # noqa: PLR0911
+    def _global(self, text: str) -> Record | None:
         c = text[:1]
         if c == " ":
             key, sep, value = text.strip().partition(":")
