@@ -133,6 +133,13 @@ class MosquittoParser(LogParser):
             if sm is not None:
                 extra = sm.fields()
                 msg = sm.msg
+                if sm.app is None:
+                    # rsyslog templates like seed 001's "%syslogtag%%msg%" with a
+                    # tag lacking its colon: "Mosquitto 1714557600: ...".
+                    tag, sp, rest = msg.partition(" ")
+                    if sp and rest[:1].isdigit() and tag.isalnum():
+                        extra["app"] = tag
+                        msg = rest
                 head, sep, rest = msg.partition(": ")
                 if sep and (head.isdigit() or _ISO_PREFIX.fullmatch(head)):
                     msg = rest
