@@ -13,7 +13,6 @@ from typing import Any
 
 import orjson
 import pytest
-
 from tests.fixtures.brokers import Certs, Mosquitto, NatsServer
 
 BUSTAP = [sys.executable, "-m", "bustap.cli"]
@@ -77,9 +76,9 @@ class Bustap:
         self.args = args
         self.out = out
         self.err_path = out.with_suffix(".stderr")
-        self.proc = subprocess.Popen([*BUSTAP, *args], stdout=subprocess.DEVNULL,
-                                     stderr=self.err_path.open("wb"),
-                                     env={**os.environ, **(env or {})})
+        with self.err_path.open("ab") as err:
+            self.proc = subprocess.Popen([*BUSTAP, *args], stdout=subprocess.DEVNULL,
+                                         stderr=err, env={**os.environ, **(env or {})})
 
     def records(self) -> list[dict[str, Any]]:
         return read_records(self.out)

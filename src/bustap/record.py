@@ -56,11 +56,11 @@ class Clock:
         return self.format(time.time())
 
     def format(self, t: float) -> str:
-        second = int(t)
+        second, micro = divmod(round(t * 1_000_000), 1_000_000)
         if second != self._second:
             self._second = second
             self._prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
-        return f"{self._prefix}{int((t - second) * 1_000_000):06d}Z"
+        return f"{self._prefix}{micro:06d}Z"
 
 
 def parse_timestamp(value: str) -> datetime:

@@ -40,7 +40,7 @@ def parse_url(raw: str, *, default_ports: dict[str, int] | None = None) -> Url:
         port = parts.port
     except ValueError as exc:
         raise ConfigError(f"invalid URL {redact(raw)!r}: {exc}", value=redact(raw)) from exc
-    if not parts.scheme:
+    if not parts.scheme or ("://" not in raw and parts.scheme not in PATH_SCHEMES):
         raise ConfigError(f"URL {redact(raw)!r} has no scheme (e.g. mqtt://, nats://)",
                           value=redact(raw))
     scheme = parts.scheme.lower()
@@ -79,4 +79,6 @@ def redact(raw: str) -> str:
     return f"{scheme}{sep}{authority}{slash}{query_free}"
 
 
+#: Schemes whose URLs may be written without "//" (``file:out.jsonl``).
+PATH_SCHEMES = frozenset({"file", "stdout", "duckdb"})
 SECRET_PARAMS = frozenset({"password", "pass", "token", "secret", "nkey", "seed", "auth_token"})

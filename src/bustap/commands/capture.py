@@ -16,6 +16,7 @@ from ..render import pretty_formatter, raw_formatter
 from ..sinks import make_sink
 from ..sinks.jsonl import StdoutSink
 from ..sources import make_source
+from ..topics import validate_mqtt_filter, validate_nats_subject
 from ._common import add_connection_flags, source_options
 
 HELP = "capture messages from MQTT/NATS brokers (and other sources) as records"
@@ -79,6 +80,11 @@ def run(args: argparse.Namespace) -> int:
     sources = [make_source(u, options) for u in args.urls]
     for pattern in options.filters:
         if not any(_usable(s, pattern) for s in sources):
+            protocols = {s.protocol for s in sources}
+            if protocols <= {"mqtt"}:
+                validate_mqtt_filter(pattern)  # raises with the precise reason
+            if protocols <= {"nats"}:
+                validate_nats_subject(pattern)
             raise ConfigError(f"invalid filter {pattern!r}: not valid for any of the sources",
                               value=pattern)
     for s in sources:  # validate filters before connecting anything

@@ -246,12 +246,12 @@ class MqttProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         reason = self.disconnect_reason or (
             describe_ssl_error(exc) if exc else "connection closed by broker")
-        for fut in (self.connack, self.closed, *self.acks.values()):
+        if not self.closed.done():
+            self.closed.set_result(reason)
+        waiting: list[asyncio.Future[Any]] = [self.connack, *self.acks.values()]
+        for fut in waiting:
             if not fut.done():
-                if fut is self.closed:
-                    fut.set_result(reason)
-                else:
-                    fut.set_exception(ConnectError(self.opts.name, reason))
+                fut.set_exception(ConnectError(self.opts.name, reason))
         self.wakeup.set()
 
     def data_received(self, data: bytes) -> None:
@@ -422,10 +422,10 @@ class MqttClient:
             session_present, code, props = await asyncio.wait_for(proto.connack,
                                                                   opts.connect_timeout)
         except TimeoutError as exc:
-            proto.transport and proto.transport.close()
+            self._abort()
             raise ConnectError(name, "no CONNACK from broker (is this an MQTT port?)") from exc
         if code:
-            proto.transport and proto.transport.close()
+            self._abort()
             if opts.version == 5:
                 reason = REASONS_V5.get(code, f"reason code 0x{code:02x}")
                 fatal = code in FATAL_CONNACK_V5
@@ -456,6 +456,10 @@ class MqttClient:
         keepalive = props.get("server_keep_alive", opts.keepalive)
         if keepalive:
             self._pinger = asyncio.create_task(self._ping(keepalive), name="mqtt-ping")
+
+    def _abort(self) -> None:
+        if self.proto is not None and self.proto.transport is not None:
+            self.proto.transport.close()
 
     def _connect_packet(self) -> bytes:
         o = self.opts

@@ -76,7 +76,7 @@ async def connect(url: Url, kwargs: dict[str, Any], *,
         return await nats.connect(**kwargs, error_cb=_error, closed_cb=_closed)
     except Exception as exc:
         cause: BaseException = first_error[0] if first_error else exc
-        text = str(cause).removeprefix("nats: ").strip("'\"") or type(cause).__name__
+        text = error_text(cause)
         fatal = False
         if isinstance(cause, ssl.SSLError):
             text, fatal = describe_ssl_error(cause), True
@@ -87,3 +87,11 @@ async def connect(url: Url, kwargs: dict[str, Any], *,
         elif isinstance(cause, OSError) and cause.strerror:
             text = cause.strerror
         raise ConnectError(url.redacted, text, fatal=fatal) from None
+
+
+def error_text(exc: BaseException) -> str:
+    """nats-py's error text without its "nats: " prefix and outer quotes."""
+    text = str(exc).removeprefix("nats: ").strip()
+    if len(text) > 1 and text[0] == text[-1] == "'":
+        text = text[1:-1]
+    return text or type(exc).__name__

@@ -31,7 +31,7 @@ class RecordBatch:
         return len(self.records)
 
 
-class Sink(ABC):
+class Sink(ABC):  # noqa: B024 - every method has a sensible default but write
     schemes: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, url: Url) -> None:
@@ -41,13 +41,13 @@ class Sink(ABC):
     def name(self) -> str:
         return self.url.redacted
 
-    async def open(self) -> None:
+    async def open(self) -> None:  # noqa: B027
         """Connect / create. Raise ConfigError or SinkError with the reason."""
 
     async def write(self, batch: RecordBatch) -> None:
         raise NotImplementedError
 
-    async def flush(self) -> None:
+    async def flush(self) -> None:  # noqa: B027
         """Make what was written durable (called before acknowledging a batch)."""
 
     async def aclose(self) -> None:

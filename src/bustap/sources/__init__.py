@@ -7,8 +7,9 @@ import pkgutil
 from collections.abc import Callable
 
 from ..errors import ConfigError
+from ..message import Message
 from ..urls import parse_url
-from .base import Batch, Lifecycle, Message, Source, SourceOptions
+from .base import Batch, Lifecycle, Source, SourceOptions
 
 __all__ = ["SOURCES", "Batch", "Lifecycle", "Message", "Source", "SourceOptions",
            "make_source", "register_source"]

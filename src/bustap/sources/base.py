@@ -115,6 +115,7 @@ async def supervise(source: Source) -> AsyncIterator[Batch]:
     opts = source.options
     attempt = 0
     connected_once = False
+    delivered = False  # a connection has delivered data: it was set up right
     while True:
         reason = "connection closed"
         try:
@@ -123,12 +124,16 @@ async def supervise(source: Source) -> AsyncIterator[Batch]:
                 attempt = 0
                 yield Batch([Lifecycle("init", dict(conn.info))])
                 async for batch in conn:
+                    delivered = True
                     yield batch
                 if not opts.reconnect:
                     yield Batch([Lifecycle("close", {"reason": "end of stream"})])
                     return
         except ConnectError as exc:
-            if not connected_once or not opts.reconnect:
+            # A fatal error before anything was delivered is a setup error (a
+            # subscription the broker refuses a moment after accepting it):
+            # report it rather than retry forever.
+            if not connected_once or not opts.reconnect or (exc.fatal and not delivered):
                 raise
             reason = exc.reason
         except (OSError, asyncio.IncompleteReadError) as exc:

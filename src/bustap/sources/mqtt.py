@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from ..errors import ConfigError, ConnectError
@@ -127,7 +128,7 @@ class _Connection:
                 if m.properties is not None:
                     _split_user_properties(m)
             acked = [m for m in messages if m.qos]
-            yield Batch(list(items), (lambda a=acked: client.ack(a)) if acked else None)
+            yield Batch(list(items), partial(client.ack, acked) if acked else None)
 
 
 def _split_user_properties(m: Message) -> None:

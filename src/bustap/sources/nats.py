@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import ConnectError
 from ..message import Message
-from ..net.nats import connect, connect_kwargs
+from ..net.nats import connect, connect_kwargs, error_text
 from ..topics import TopicSet, validate_nats_subject
 from . import register_source
 from .base import Batch, Source
@@ -96,7 +96,7 @@ class _Connection:
         if isinstance(exc, SlowConsumerError):
             self.dropped += 1
             return
-        text = str(exc).removeprefix("nats: ").strip("'\"")
+        text = error_text(exc)
         if "permissions violation" in text.lower():
             self.error = text
         self.wakeup.set()
@@ -135,6 +135,10 @@ class _Connection:
             if items:
                 yield Batch(items)
                 continue
+            if self.error:
+                # nats-server may send a subscription's -ERR after the PONG
+                # that flush() waited for: it lands here.
+                raise ConnectError(self.source.name, self.error, fatal=True)
             if self.closed or (self.nc is not None and self.nc.is_closed):
                 raise ConnectError(self.source.name, self.error or "connection closed by server")
             first = await self._wait(queues)
