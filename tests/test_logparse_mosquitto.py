@@ -107,7 +107,8 @@ def test_auth_failure_joins_connection_and_refusal() -> None:
     recs = parse("New connection from 10.1.1.2:4002 on port 1883.",
                  "Client <unknown> disconnected, not authorised.")
     assert recs[1]["event"] == "auth_failed" and recs[1]["address"] == "10.1.1.2"
-    r = parse("New connection from 10.1.1.3:1 on port 1883.", "Sending CONNACK to 10.1.1.3 (0, 134)")[1]
+    r = parse("New connection from 10.1.1.3:1 on port 1883.",
+              "Sending CONNACK to 10.1.1.3 (0, 134)")[1]
     assert r["event"] == "auth_failed" and r["reason"] == "bad user name or password"
 
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import nats
 import pytest
+from tests.fixtures.brokers import Certs, NatsServer, nats_server_binaries
 
 from bustap.logparse import detect_format, parse_lines
-from tests.fixtures.brokers import Certs, NatsServer, nats_server_binaries
 
 pytestmark = pytest.mark.e2e
 

@@ -9,10 +9,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from tests.conftest import Bustap
-from tests.fixtures.brokers import (Mosquitto, NatsServer, free_port, mosquitto_pub,
-                                    nats_server_binaries, wait_port)
+from tests.fixtures.brokers import (
+    Mosquitto,
+    NatsServer,
+    free_port,
+    mosquitto_pub,
+    nats_server_binaries,
+    wait_port,
+)
 
 pytestmark = pytest.mark.e2e
 

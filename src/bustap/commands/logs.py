@@ -66,8 +66,14 @@ def run(args: argparse.Namespace) -> int:
 async def _run(pipeline: Pipeline, source: LogFileSource, path: Path, show: bool) -> Counters:
     if not show:
         return await pipeline.run()
-    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
-                               TimeRemainingColumn, TransferSpeedColumn)
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
 
     total = path.stat().st_size
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),

@@ -36,6 +36,9 @@ _PUBLISH = re.compile(
     r"(.*?) \(d(\d), q(\d), r(\d), m(\d+), '(.*)', \.\.\. \((\d+) bytes\)\)\Z", re.S)
 _CONNECTED = re.compile(
     r"(.*?) as (.*?) \((?:p(\d+), )?c(\d), k(\d+)(?:, u'(.*)')?\)\.\Z", re.S)
+_PUB_PREFIXES = ("Received PUBLISH from ", "Sending PUBLISH to ", "Denied PUBLISH from ")
+_PUB_EVENTS = {"R": "publish_in", "S": "publish_out", "D": "acl_denied"}
+_EMPTY: dict[str, Any] = {}
 _WILL = re.compile(r"Will message specified \((\d+) bytes\) \(r(\d), q(\d)\)\.")
 _CONNACK = re.compile(r"(.*) \((\d+), (\d+)\)\Z", re.S)
 _QOS_TAIL = re.compile(r"(.*) \(QoS (\d+)\)\Z", re.S)
@@ -148,6 +151,30 @@ class MosquittoParser(LogParser):
             msg = msg[12:]
 
         held = self._held
+        if held is None and extra is None and msg.startswith(_PUB_PREFIXES):
+            # The bulk of a debug log, sliced without a regex:
+            # "<verb> <client> (d0, q1, r0, m7, '<topic>', ... (<n> bytes))"
+            v = 22 if msg[0] == "R" else (19 if msg[0] == "S" else 20)
+            k = msg.find(" (d", v)
+            t = msg.find(", '", k)
+            j = msg.rfind("', ... (")
+            f = msg[k + 2:t]
+            if (k > 0 and t > 0 and j >= t and msg.endswith(" bytes))") and f[4:5] == "q"
+                    and f[8:9] == "r" and f[12:13] == "m"):
+                cid = msg[v:k]
+                size = msg[j + 8:-8]
+                conn = self._clients.get(cid)
+                rec: Record = {"kind": KIND, "broker": BROKER, "event": _PUB_EVENTS[msg[0]],
+                               "client_id": cid, "topic": msg[t + 3:j], "qos": int(f[5]),
+                               "retain": f[9] == "1", "dup": f[1] == "1", "mid": int(f[13:]),
+                               "bytes": int(size), **(conn or _EMPTY)}
+                if msg[0] == "D":
+                    rec["action"] = "publish"
+                if log_time is not None:
+                    rec["log_time"] = log_time
+                rec["line"] = line
+                out.append(rec)
+                return
         if held is not None:
             self._held = None
             key = self._held_key
@@ -162,7 +189,7 @@ class MosquittoParser(LogParser):
                 return
             out.append(held)
 
-        rec = self._dispatch(msg)
+        rec = self._dispatch(msg)  # type: ignore[assignment]
         if rec is None and log_time is None:
             # An unknown log_timestamp_format prefix: try what follows ": ".
             i = msg.find(": ", 0, 64)
@@ -242,7 +269,11 @@ class MosquittoParser(LogParser):
                 return self._opening(msg)
             if msg.startswith("OpenSSL Error"):
                 _, _, text = msg.partition(": ")
-                return self._ev("tls_error", error=text)
+                rec = self._ev("tls_error", error=text)
+                # Logged during the handshake of the newest accepted socket.
+                if self._pending:
+                    rec.update(next(reversed(self._pending.values())))
+                return rec
             if msg.startswith("Outgoing messages are being dropped for client "):
                 return self._join(self._ev("messages_dropped", client_id=msg[48:].rstrip(".")),
                                   msg[48:].rstrip("."))

@@ -178,7 +178,8 @@ class _Poller:
                 continue
             now_open[cid] = c
             if cid not in self.open:
-                rec: dict[str, Any] = {"kind": "broker_event", "broker": "nats", "event": "client_connected"}
+                rec: dict[str, Any] = {"kind": "broker_event", "broker": "nats",
+                                       "event": "client_connected"}
                 rec.update(_conn_fields(c))
                 if self.first:
                     rec["existing"] = True
