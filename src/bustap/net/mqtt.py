@@ -309,9 +309,10 @@ class MqttProtocol(asyncio.Protocol):
                                         topic = self.aliases.get(alias, "")
                                 if not props:
                                     props = None
-                        pending.append(Message("mqtt", topic, bytes(buf[j:end]), now, qos=qos,
-                                               retain=bool(first & 1), dup=bool(first & 8),
-                                               properties=props, ack_id=pid))
+                        # positional: keyword calls cost ~30% more on this path
+                        pending.append(Message("mqtt", topic, bytes(buf[j:end]), now, qos,
+                                               first & 1 == 1, first & 8 == 8, None, None,
+                                               props, pid))
                     else:
                         self._control(first, bytes(buf[i:end]))
                     pos = end
