@@ -224,13 +224,16 @@ class Pipeline:
             if isinstance(item, Lifecycle):
                 rec = self._lifecycle(source, item)
             else:
-                rec = dict(item)
-                rec.setdefault("event_type", "log")
-                rec.setdefault("source", name)
+                # A ready record (broker event, stats): one copy, envelope first.
+                rec = {"seq": seq, "writer_id": wid,
+                       "timestamp": item.get("timestamp") or clock.now(),
+                       "event_type": item.get("event_type", "log"),
+                       "source": item.get("source", name)}
+                rec.update(item)
                 if rec.get("kind") == Kind.STATS and rec.get("event") == "dropped":
                     c.dropped[str(rec.get("reason"))] += int(rec.get("count", 0))
-                out.append(writer.stamp(rec))
-                seq = writer.seq
+                out.append(rec)
+                seq += 1
                 continue
             if rec:
                 out.append(rec)

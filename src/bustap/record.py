@@ -83,10 +83,13 @@ class Writer:
         self.clock = Clock()
 
     def stamp(self, record: Record, timestamp: str | None = None) -> Record:
-        """Return ``record`` with the envelope first: seq, writer_id, timestamp."""
+        """Return ``record`` with the envelope first: seq, writer_id,
+        timestamp, event_type, source (pmacct's field order)."""
         stamped: Record = {"seq": self.seq, "writer_id": self.writer_id,
                            "timestamp": timestamp or record.get("timestamp")
-                           or self.clock.now()}
+                           or self.clock.now(),
+                           "event_type": record.get("event_type", EventType.LOG.value),
+                           "source": record.get("source", "")}
         self.seq += 1
         for key, value in record.items():
             if key not in stamped:
