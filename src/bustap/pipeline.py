@@ -74,6 +74,14 @@ class Pipeline:
         self._stop = asyncio.Event()
         self._open: set[str] = set()
         self._messages = 0
+        # emit() (periodic dumps) and the consumer both write: one at a time
+        self._write_lock = asyncio.Lock()
+
+    async def emit(self, records: list[Record]) -> None:
+        """Stamp and write records made outside the sources (dumps) to every sink."""
+        stamped = [self.writer.stamp(r) for r in records]
+        self.counters.records += len(stamped)
+        await self._write(stamped)
 
     def stop(self) -> None:
         """Ask for a graceful stop: what was received is written, sinks flushed."""
@@ -171,7 +179,9 @@ class Pipeline:
         """Turn one batch into records, write them, ack. True when -C is reached."""
         records, done = self._records(source, batch.items)
         if records:
-            await self._write(records)
+            # flush (make durable) only when a broker waits for our ack: sinks that
+            # buffer (the stores) then write large batches on their own schedule
+            await self._write(records, durable=batch.ack is not None)
         if batch.ack is not None and not done:
             batch.ack()
         # Let the sources read their sockets between batches: a NATS server
@@ -255,13 +265,15 @@ class Pipeline:
         self._open.discard(source.name)
         return self.writer.new(EventType.LOG_CLOSE, source.name, **item.info)
 
-    async def _write(self, records: list[Record]) -> None:
+    async def _write(self, records: list[Record], *, durable: bool = True) -> None:
         batch = RecordBatch(records)
-        for sink in self.sinks:
-            try:
-                await sink.write(batch)
-                await sink.flush()
-            except SinkError:
-                self.counters.errors[f"sink:{sink.name}"] += 1
-                raise
+        async with self._write_lock:
+            for sink in self.sinks:
+                try:
+                    await sink.write(batch)
+                    if durable:
+                        await sink.flush()
+                except SinkError:
+                    self.counters.errors[f"sink:{sink.name}"] += 1
+                    raise
         self.counters.written += len(records)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
 from typing import Any
@@ -66,6 +67,12 @@ def register(sub: Any) -> None:
                    help="comma-separated decoders to use (default: all)")
     p.add_argument("--name", metavar="NAME",
                    help="writer name: records carry writer_id bustap/NAME (default: pid)")
+    p.add_argument("--dump-every", type=float, metavar="SECS",
+                   help="every SECS seconds write a dump (dump_init, one dump record per "
+                   "topic and per client, dump_close) to every output")
+    p.add_argument("--retain", metavar="DURATION",
+                   help="in DuckDB/PostgreSQL outputs, delete records older than this "
+                   "(7d, 12h); same as ?retain= on the store URL")
     add_connection_flags(p)
     p.set_defaults(func=run)
 
@@ -92,7 +99,13 @@ def run(args: argparse.Namespace) -> int:
             s.filters()
         if hasattr(s, "subjects"):
             s.subjects()
-    sinks = [make_sink(o) for o in (args.output or ["-"])]
+    if args.dump_every is not None and args.dump_every <= 0:
+        raise ConfigError(f"--dump-every must be positive, not {args.dump_every}",
+                          value=args.dump_every)
+    outputs = list(args.output or ["-"])
+    if args.retain:
+        outputs = [_with_retain(o, args.retain) for o in outputs]
+    sinks = [make_sink(o) for o in outputs]
     for sink in sinks:
         if isinstance(sink, StdoutSink):
             if args.pretty:
@@ -100,21 +113,57 @@ def run(args: argparse.Namespace) -> int:
             elif args.raw:
                 sink.formatter = raw_formatter
     decoders = DecoderChain(args.decoders.split(",") if args.decoders else None)
+    dump = None
+    processors = []
+    if args.dump_every:
+        from ..dump import DumpState
+
+        dump = DumpState()
+        processors.append(dump)
     pipeline = Pipeline(sources, sinks, writer=Writer(args.name), decoders=decoders,
-                        count=args.count, timeout=args.timeout)
+                        processors=processors, count=args.count, timeout=args.timeout)
     from ..cli import run_async
 
-    counters = run_async(_run(pipeline))
+    counters = run_async(_run(pipeline, dump, args.dump_every))
     if sys.stderr.isatty() and not args.count:
         _summary(counters)
     return 0
 
 
-async def _run(pipeline: Pipeline) -> Counters:
+async def _run(pipeline: Pipeline, dump: Any = None, every: float | None = None) -> Counters:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, pipeline.stop)
-    return await pipeline.run()
+    if dump is None or not every:
+        return await pipeline.run()
+    ticker = asyncio.create_task(_dump_ticker(pipeline, dump, every), name="dump")
+    try:
+        return await pipeline.run()
+    finally:
+        ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker
+
+
+async def _dump_ticker(pipeline: Pipeline, dump: Any, every: float) -> None:
+    from ..dump import dump_records
+
+    source = pipeline.sources[0].name if len(pipeline.sources) == 1 else "*"
+    while True:
+        await asyncio.sleep(every)
+        # the snapshot is a copy taken between batches; building and writing the
+        # records happens from the copy while capture goes on
+        records = dump_records(dump.snapshot(), period=every, source=source)
+        await pipeline.emit(records)
+
+
+def _with_retain(target: str, retain: str) -> str:
+    from ..sinks import normalize
+
+    url = normalize(target)
+    if url.startswith(("duckdb:", "postgresql:", "postgres:")) and "retain=" not in url:
+        return url + ("&" if "?" in url else "?") + "retain=" + retain
+    return target
 
 
 def _usable(source: Any, pattern: str) -> bool:

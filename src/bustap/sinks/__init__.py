@@ -43,10 +43,12 @@ def normalize(target: str) -> str:
     """Turn a bare path into a URL: ``-`` -> ``stdout:``, ``x.jsonl`` -> ``file:x.jsonl``."""
     if target == "-":
         return "stdout:"
-    if "://" in target or target.startswith(("stdout:", "file:")):
+    if "://" in target or target.startswith(("stdout:", "file:", "duckdb:")):
         return target
-    if target.endswith(".duckdb"):
-        return f"duckdb:///{target}" if target.startswith("/") else f"duckdb:{target}"
+    path = target.partition("?")[0]
+    if path.endswith(".duckdb"):
+        # duckdb:///abs/x.duckdb (three slashes: empty host) or duckdb:rel/x.duckdb
+        return f"duckdb://{target}" if target.startswith("/") else f"duckdb:{target}"
     return f"file:{target}"
 
 

@@ -1,0 +1,233 @@
+"""The part the database sinks share: a bounded buffer and one writer task.
+
+``write()`` only appends to the buffer, so the event loop goes back to
+reading sockets at once; a writer task inserts what has gathered (up to
+``batch_rows`` at a time) in a worker thread, where the database drivers
+release the GIL. ``flush()`` waits until everything written before it is
+committed, so the pipeline can acknowledge QoS 1/2 messages after it. When
+the buffer holds ``max_rows``, ``write()`` waits: memory stays bounded and
+the wait pushes back to the sources. ``aclose()`` writes what is left, so a
+Ctrl-C loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from abc import abstractmethod
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ..errors import ConfigError, SinkError
+from ..record import Record
+from ..urls import Url
+from .base import RecordBatch, Sink
+
+log = logging.getLogger("bustap.sinks")
+
+
+class StoreWriteError(SinkError):
+    """An insert failed; ``records`` are the records that were not written
+    (the pipeline may spool and replay them)."""
+
+    def __init__(self, sink: str, reason: str, records: list[Record]) -> None:
+        super().__init__(sink, reason)
+        self.records = records
+
+
+def _int_param(url: Url, name: str, default: int, minimum: int = 1) -> int:
+    raw = url.param(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise ConfigError(f"sink {url.redacted}: {name} must be an integer >= {minimum}, "
+                          f"not {raw!r}", value=raw)
+    return value
+
+
+def _float_param(url: Url, name: str, default: float) -> float:
+    raw = url.param(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ConfigError(f"sink {url.redacted}: {name} must be a positive number of "
+                          f"seconds, not {raw!r}", value=raw)
+    return value
+
+
+class BatchedStoreSink(Sink):
+    """Base of the DuckDB and PostgreSQL sinks. Subclasses implement the
+    blocking ``_connect``/``_insert``/``_prune``/``_disconnect`` (run in a
+    worker thread, one at a time)."""
+
+    #: Prune old rows at most this often when ``retain`` is set.
+    prune_every_secs = 3600.0
+
+    def __init__(self, url: Url) -> None:
+        super().__init__(url)
+        self.batch_rows = _int_param(url, "batch_rows", 50_000)
+        self.max_rows = max(_int_param(url, "max_rows", 200_000), self.batch_rows)
+        self.flush_secs = _float_param(url, "flush_secs", 0.5)
+        self.retain: timedelta | None = None
+        retain = url.param("retain")
+        if retain:
+            from ..store.timeparse import parse_duration
+
+            self.retain = parse_duration(retain, what="retain")
+        self._pending: list[Record] = []
+        self._appended = 0  # records handed to write(), ever
+        self._committed = 0  # records committed (or given up on), ever
+        self._error: SinkError | None = None
+        self._wake: asyncio.Event | None = None
+        self._progress: asyncio.Condition | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._last_prune = 0.0
+        self.rows_written = 0
+
+    # --- what subclasses implement (blocking, called in a worker thread) ---
+
+    @abstractmethod
+    def _connect(self) -> None: ...
+
+    @abstractmethod
+    def _insert(self, records: list[Record]) -> None: ...
+
+    @abstractmethod
+    def _prune(self, cutoff: datetime) -> int: ...
+
+    @abstractmethod
+    def _disconnect(self) -> None: ...
+
+    def _describe(self, exc: BaseException) -> str:
+        """The reason of a driver error, without secrets."""
+        return f"{type(exc).__name__}: {exc}".replace(self.url.raw, self.url.redacted)
+
+    # --- the Sink API -------------------------------------------------------
+
+    async def open(self) -> None:
+        try:
+            await asyncio.to_thread(self._connect)
+        except SinkError:
+            raise
+        except ConfigError:
+            raise
+        except Exception as exc:
+            raise SinkError(self.name, self._describe(exc)) from None
+        self._wake = asyncio.Event()
+        self._progress = asyncio.Condition()
+        if self.retain is not None:
+            await self._maybe_prune()
+        self._task = asyncio.create_task(self._writer(), name=f"sink {self.name}")
+
+    async def write(self, batch: RecordBatch) -> None:
+        self._raise_error()
+        assert self._wake is not None and self._progress is not None, "sink not opened"
+        self._pending.extend(batch.records)
+        self._appended += len(batch.records)
+        if len(self._pending) >= self.batch_rows:
+            self._wake.set()
+        if len(self._pending) >= self.max_rows:
+            await self._wait_for(self._appended - self.max_rows + self.batch_rows)
+
+    async def flush(self) -> None:
+        self._raise_error()
+        if self._wake is None:
+            return
+        self._wake.set()
+        await self._wait_for(self._appended)
+
+    async def aclose(self) -> None:
+        if self._task is None:
+            return
+        self._closing = True
+        assert self._wake is not None
+        self._wake.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(self._task)
+        self._task = None
+        try:
+            await asyncio.to_thread(self._disconnect)
+        except Exception as exc:
+            log.warning("%s: closing: %s", self.name, self._describe(exc))
+        self._raise_error()
+
+    async def healthcheck(self) -> bool:
+        return self._error is None and self._task is not None and not self._task.done()
+
+    # --- internals ------------------------------------------------------------
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise err
+
+    async def _wait_for(self, target: int) -> None:
+        assert self._progress is not None
+        async with self._progress:
+            await self._progress.wait_for(
+                lambda: self._committed >= target or self._error is not None
+                or self._task is None or self._task.done())
+        self._raise_error()
+
+    async def _writer(self) -> None:
+        assert self._wake is not None and self._progress is not None
+        while True:
+            if not self._pending and not self._closing:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.flush_secs)
+                self._wake.clear()
+            if not self._pending:
+                if self._closing:
+                    return
+                continue
+            chunk = self._pending[: self.batch_rows]
+            del self._pending[: self.batch_rows]
+            try:
+                await asyncio.to_thread(self._insert, chunk)
+                self.rows_written += len(chunk)
+            except Exception as exc:
+                reason = self._describe(exc)
+                log.error("%s: %s", self.name, reason)
+                self._error = StoreWriteError(self.name, reason, chunk)
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(self._disconnect)
+            self._committed += len(chunk)
+            async with self._progress:
+                self._progress.notify_all()
+            if self.retain is not None and self._error is None:
+                await self._maybe_prune()
+
+    async def _maybe_prune(self) -> None:
+        if self.retain is None or (
+                self._last_prune and time.monotonic() - self._last_prune < self.prune_every_secs):
+            return
+        self._last_prune = time.monotonic()
+        cutoff = datetime.now(UTC).replace(tzinfo=None) - self.retain
+        try:
+            deleted = await asyncio.to_thread(self._prune, cutoff)
+        except Exception as exc:
+            log.warning("%s: pruning: %s", self.name, self._describe(exc))
+            return
+        if deleted:
+            log.info("%s: deleted %d records older than %s", self.name, deleted, cutoff)
+
+
+def describe_params(url: Url, known: set[str]) -> dict[str, Any]:
+    """Reject unknown URL parameters (Vector: unknown keys are errors)."""
+    unknown = set(url.query) - known
+    if unknown:
+        name = sorted(unknown)[0]
+        raise ConfigError(f"sink {url.redacted}: unknown parameter {name!r} (known: "
+                          f"{', '.join(sorted(known))})", value=name)
+    return {k: url.param(k) for k in known if url.param(k) is not None}
