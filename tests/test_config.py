@@ -3,10 +3,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.conftest import run_bustap
 
 from bustap import config
 from bustap.errors import ConfigError
-from tests.conftest import run_bustap
 
 
 def _sample(monkeypatch: pytest.MonkeyPatch) -> str:

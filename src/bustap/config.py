@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .decode import DecodeRule, DecoderChain
+from .decode import DecoderChain, DecodeRule
 from .errors import ConfigError
 from .sinks import Sink, make_sink
 from .sources import Source, SourceOptions, make_source

@@ -106,12 +106,18 @@ class Spool:
             log.error("%s: spool full (%d bytes): %d records dropped", self.name, size,
                       len(batch))
             return
-        self.dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
-            os.write(fd, data)
-        finally:
-            os.close(fd)
+            self.dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            self.dropped["spool_error"] += len(batch)
+            log.error("%s: cannot spool to %s (%s): %d records dropped", self.name, self.path,
+                      exc.strerror or exc, len(batch))
+            return
         self.spooled += len(batch)
 
     def _kick(self) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from tests.conftest import read_records, run_bustap
 
 pytestmark = pytest.mark.e2e

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import orjson
 import pytest
-
 from tests.conftest import Bustap, read_records, run_bustap
 from tests.fixtures.brokers import Mosquitto, NatsServer
 

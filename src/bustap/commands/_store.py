@@ -158,7 +158,6 @@ def print_rows(names: list[str], rows: list[tuple[Any, ...]], fmt: str,
     """Plain result rows (stats) as a table, JSON lines or CSV."""
     stream = out or sys.stdout.buffer
     from datetime import datetime
-
     from decimal import Decimal
 
     def cell(v: Any) -> Any:

@@ -22,6 +22,7 @@ WRITE_TIMEOUT_SECS = 30.0
 @register_sink("tcp")
 class TcpSink(Sink):
     _writer: asyncio.StreamWriter | None = None
+    _reader: asyncio.StreamReader | None = None
 
     async def open(self) -> None:
         if not self.url.host or not self.url.port:
@@ -30,13 +31,17 @@ class TcpSink(Sink):
 
     async def _connect(self) -> None:
         try:
-            _, self._writer = await asyncio.wait_for(
+            self._reader, self._writer = await asyncio.wait_for(
                 asyncio.open_connection(self.url.host, self.url.port), CONNECT_TIMEOUT_SECS)
         except (OSError, TimeoutError) as exc:
             raise SinkError(self.name, getattr(exc, "strerror", None) or str(exc)
                             or "connection timed out") from exc
 
     async def write(self, batch: RecordBatch) -> None:
+        # A peer that closed its end (Logstash restarting) is noticed before
+        # writing: asyncio would otherwise drop the data of a closed transport.
+        if self._reader is not None and self._reader.at_eof():
+            self._drop()
         if self._writer is None or self._writer.is_closing():
             await self._connect()
         assert self._writer is not None
