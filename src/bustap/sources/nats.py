@@ -21,8 +21,11 @@ from ..topics import TopicSet, validate_nats_subject
 from . import register_source
 from .base import Batch, Source
 
-PENDING_MSGS = 200_000
-PENDING_BYTES = 128 * 1024 * 1024
+# nats-py reads the socket as fast as it can whatever we do with the messages
+# (core NATS has no flow control), so this is where memory is bounded; beyond
+# it messages are dropped as a slow consumer, and counted. Telegraf's defaults.
+PENDING_MSGS = 65_536
+PENDING_BYTES = 64 * 1024 * 1024
 
 
 @register_source("nats", "tls")
