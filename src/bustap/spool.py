@@ -84,14 +84,22 @@ class Spool:
             self._append(batch)
             self._kick()
             return
+        accepted = False
         try:
             await self.sink.write(batch)
+            accepted = True
             if durable:
                 await self.sink.flush()
         except SinkError as exc:
             log.warning("%s: %s; spooling to %s until it is back", self.name, exc.reason,
                         self.path)
-            self._append(batch)
+            # A buffering sink reports an earlier chunk that failed with the
+            # records it could not write: they go to the spool first.
+            lost = getattr(exc, "records", None)
+            if lost:
+                self._append(RecordBatch(list(lost)))
+            if not accepted:
+                self._append(batch)
             self._kick()
 
     async def flush(self) -> None:
