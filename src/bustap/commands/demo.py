@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -18,6 +15,7 @@ from ..render import pretty_formatter
 from ..sinks import make_sink
 from ..sinks.jsonl import StdoutSink
 from ..sources import SourceOptions, make_source
+from ._common import run_pipeline
 
 HELP = "run brokers and a simulated network (routers, BOSH agents, sensors, an attacker) and " \
        "capture it all"
@@ -73,17 +71,7 @@ async def _demo(args: argparse.Namespace, outputs: list[str]) -> Counters:
             sinks.append(out)
         pipeline = Pipeline(sources, sinks, writer=Writer("demo"), decoders=DecoderChain(),
                             timeout=args.duration or None)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, pipeline.stop)
-        net = asyncio.create_task(run_network(b, stop, args.rate), name="demo network")
-        try:
-            return await pipeline.run()
-        finally:
-            stop.set()
-            with contextlib.suppress(Exception):
-                await net
+        return await run_pipeline(pipeline, run_network(b, args.rate))
 
 
 def _after(outputs: list[str]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from ..sinks import make_sink
 from ..sources import SourceOptions
 from ..sources.logfile import LogFileSource
 from ..urls import parse_url
+from ._common import run_pipeline
 
 HELP = "parse broker logs (Mosquitto, nats-server) into broker_event records"
 
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def _run(pipeline: Pipeline, source: LogFileSource, path: Path, show: bool) -> Counters:
     if not show:
-        return await pipeline.run()
+        return await run_pipeline(pipeline)
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -85,10 +85,4 @@ async def _run(pipeline: Pipeline, source: LogFileSource, path: Path, show: bool
                 progress.update(task, completed=source.bytes_read)
                 await asyncio.sleep(0.2)
 
-        ticker = asyncio.create_task(tick())
-        try:
-            return await pipeline.run()
-        finally:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
+        return await run_pipeline(pipeline, tick())

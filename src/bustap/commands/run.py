@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 from typing import Any
 
 from .. import config
-from ..pipeline import Counters, Pipeline
+from ..pipeline import Pipeline
 from ..record import Writer
+from ._common import run_pipeline
 
 HELP = "run the sources, decoders and sinks of a TOML config until stopped"
 
@@ -29,12 +28,5 @@ def run(args: argparse.Namespace) -> int:
     cfg = config.load(args.config)
     pipeline = Pipeline(cfg.sources, cfg.sinks, writer=Writer(cfg.name), decoders=cfg.decoders,
                         timeout=args.timeout)
-    run_async(_run(pipeline))
+    run_async(run_pipeline(pipeline))
     return 0
-
-
-async def _run(pipeline: Pipeline) -> Counters:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, pipeline.stop)
-    return await pipeline.run()

@@ -164,8 +164,8 @@ def heartbeat(i: int, rng: random.Random) -> dict[str, Any]:
             "node_id": AGENTS[i]}
 
 
-async def run_network(b: Brokers, stop: asyncio.Event, rate: float = 1.0) -> None:
-    """Publish until ``stop`` is set. ``rate`` scales every publisher's pace."""
+async def run_network(b: Brokers, rate: float = 1.0) -> None:
+    """Publish until cancelled. ``rate`` scales every publisher's pace."""
     import nats
 
     rng = random.Random(42)
@@ -182,10 +182,9 @@ async def run_network(b: Brokers, stop: asyncio.Event, rate: float = 1.0) -> Non
         await nc.subscribe(f"agent.{agent}", cb=agent_rpc)
 
     async def every(period: float, fn: Any) -> None:
-        while not stop.is_set():
+        while True:
             await fn()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), period / rate)
+            await asyncio.sleep(period / rate)
 
     async def junos() -> None:
         for router in ROUTERS:
@@ -229,6 +228,7 @@ async def run_network(b: Brokers, stop: asyncio.Event, rate: float = 1.0) -> Non
         await asyncio.gather(every(1.0, junos), every(0.5, sensors), every(1.0, heartbeats),
                              every(2.0, director_calls), every(5.0, attacker))
     finally:
-        await routers.close()
-        await nc.close()
-        await director.close()
+        with contextlib.suppress(Exception):
+            await routers.close()
+            await nc.close()
+            await director.close()
