@@ -46,10 +46,10 @@ _SELECT = ", ".join(
     if c.name == "ts" else f'"{c.key}"' for c in COLUMNS)
 INSERT_SQL = (f"INSERT INTO {TABLE} ({', '.join(c.name for c in COLUMNS)}) SELECT {_SELECT} "
               f"FROM read_json(?, format='array', columns={_READ_COLUMNS}, "
-              f"maximum_object_size={16 << 20})")
+              f"maximum_object_size={8 << 20})")
 # read_json buffers twice maximum_object_size; batches above this are split so
 # that the collector's memory stays bounded (bench/: peak RSS under 300 MB).
-MAX_LOAD_BYTES = 12 << 20
+MAX_LOAD_BYTES = 6 << 20
 
 
 def duckdb_path(url: Url) -> str:
@@ -98,7 +98,7 @@ class DuckDBSink(BatchedStoreSink):
             # let a collector grow past 300 MB on a 200k-message burst; these
             # keep it near 250 MB (bench/capture.py) for the same insert rate.
             self.con = duckdb.connect(self.path, config={
-                "memory_limit": "128MB", "threads": 2, "checkpoint_threshold": "8MB",
+                "memory_limit": "96MB", "threads": 2, "checkpoint_threshold": "8MB",
                 "allocator_flush_threshold": "16MB"})
         except duckdb.IOException as exc:
             msg = str(exc)
