@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="bustap", description="Tap MQTT and NATS buses and broker logs: capture, decode, "
-        "store, chart and alert.", epilog=EPILOG,
+        "store, query and chart.", epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"bustap {__version__}")
     parser.add_argument("--log-level", default=os.environ.get("BUSTAP_LOG_LEVEL", "warning"),
