@@ -138,7 +138,7 @@ def _lines(path: Path, n: int) -> Path:
     return path
 
 
-MQTT_PUB = """
+MQTT_PUB = r"""
 import asyncio, sys
 from bustap.net.mqtt import ConnectOptions, MqttClient, PUBLISH, packet, _str
 import struct
@@ -328,7 +328,10 @@ def run(n: int = 200_000, *, cases: set[str] | None = None, duckdb: bool = True,
         finally:
             broker.stop()
         if not cases or "nats" in cases:
-            server = NatsServer(work / "nats").start()
+            # A server that buffers for a slow subscriber instead of cutting it
+            # off, so that the case measures speed (as for Mosquitto above).
+            server = NatsServer(work / "nats", config_text='max_pending: 1073741824\n'
+                                'write_deadline: "120s"\n').start()
             wait_port(server.port)
             try:
                 for tool, sink in [("nats-py", "-"), *[("bustap", s) for s in sinks]]:

@@ -314,8 +314,9 @@ def test_docs_sample_rules_are_accepted() -> None:
     import tomllib
     from pathlib import Path
 
-    doc = (Path(__file__).resolve().parent.parent / "docs" / "decoders.md").read_text()
-    block = doc.split("```toml\n", 1)[1].split("```", 1)[0]
+    doc = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = doc.split("## Decoders", 1)[1]
+    block = section.split("```toml\n", 1)[1].split("```", 1)[0]
     rules = tomllib.loads(block)["decode"]["rules"]
     chain = DecoderChain(rules=rules)
     assert len(chain.rules) == 3

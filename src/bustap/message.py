@@ -10,7 +10,7 @@ class Message:
     __slots__ = ("ack_id", "dup", "headers", "payload", "properties", "protocol", "qos",
                  "received", "reply", "retain", "topic")
 
-    def __init__(self, protocol: str, topic: str, payload: bytes, received: float, *,
+    def __init__(self, protocol: str, topic: str, payload: bytes, received: float,
                  qos: int | None = None, retain: bool | None = None, dup: bool | None = None,
                  reply: str | None = None, headers: dict[str, Any] | None = None,
                  properties: dict[str, Any] | None = None, ack_id: int = 0) -> None:

@@ -25,7 +25,9 @@ from .errors import BustapError, ConnectError, SinkError
 from .message import Message
 from .record import EventType, Kind, Record, Writer
 from .sinks import RecordBatch, Sink
+from .sinks.jsonl import StdoutSink
 from .sources import Batch, Lifecycle, Source
+from .spool import Spool
 
 log = logging.getLogger("bustap.pipeline")
 
@@ -60,15 +62,21 @@ class Pipeline:
     def __init__(self, sources: Sequence[Source], sinks: Sequence[Sink], *,
                  writer: Writer | None = None, decoders: DecoderChain | None = None,
                  processors: Sequence[Processor] = (), count: int | None = None,
-                 timeout: float | None = None, queue_batches: int = 64) -> None:
+                 timeout: float | None = None, queue_batches: int = 8,
+                 spool: bool = True) -> None:
         self.sources = list(sources)
+        self.counters = Counters()
         self.sinks = list(sinks)
+        # Every sink but stdout writes through a spool: a sink that goes down
+        # mid-run gets its records later, in order, instead of stopping capture.
+        self._outputs: list[Sink | Spool] = [
+            s if isinstance(s, StdoutSink) or not spool else
+            Spool(s, dropped=self.counters.dropped) for s in self.sinks]
         self.writer = writer or Writer()
         self.decoders = decoders if decoders is not None else DecoderChain()
         self.processors = list(processors)
         self.count = count
         self.timeout = timeout
-        self.counters = Counters()
         self._queue: asyncio.Queue[tuple[Source, Batch | BaseException]] = asyncio.Queue(
             queue_batches)
         self._stop = asyncio.Event()
@@ -88,8 +96,8 @@ class Pipeline:
         self._stop.set()
 
     async def run(self) -> Counters:
-        for sink in self.sinks:
-            await sink.open()
+        for out in self._outputs:
+            await out.open()
         pumps = [asyncio.create_task(self._pump(s), name=f"source {s.name}")
                  for s in self.sources]
         try:
@@ -102,9 +110,9 @@ class Pipeline:
                     await task
             await self._drain()
             await self._close_sources()
-            for sink in self.sinks:
+            for out in self._outputs:
                 try:
-                    await sink.aclose()
+                    await out.aclose()
                 except BustapError as exc:
                     log.error("%s", exc)
         return self.counters
@@ -184,6 +192,9 @@ class Pipeline:
             await self._write(records, durable=batch.ack is not None)
         if batch.ack is not None and not done:
             batch.ack()
+        # Let the sources read their sockets between batches: a NATS server
+        # disconnects a client that does not read for its write deadline.
+        await asyncio.sleep(0)
         return done
 
     def _records(self, source: Source, items: list[Any]) -> tuple[list[Record], bool]:
@@ -231,13 +242,16 @@ class Pipeline:
             if isinstance(item, Lifecycle):
                 rec = self._lifecycle(source, item)
             else:
-                rec = dict(item)
-                rec.setdefault("event_type", "log")
-                rec.setdefault("source", name)
+                # A ready record (broker event, stats): one copy, envelope first.
+                rec = {"seq": seq, "writer_id": wid,
+                       "timestamp": item.get("timestamp") or clock.now(),
+                       "event_type": item.get("event_type", "log"),
+                       "source": item.get("source", name)}
+                rec.update(item)
                 if rec.get("kind") == Kind.STATS and rec.get("event") == "dropped":
                     c.dropped[str(rec.get("reason"))] += int(rec.get("count", 0))
-                out.append(writer.stamp(rec))
-                seq = writer.seq
+                out.append(rec)
+                seq += 1
                 continue
             if rec:
                 out.append(rec)
@@ -262,12 +276,15 @@ class Pipeline:
     async def _write(self, records: list[Record], *, durable: bool = True) -> None:
         batch = RecordBatch(records)
         async with self._write_lock:
-            for sink in self.sinks:
+            for out in self._outputs:
                 try:
-                    await sink.write(batch)
-                    if durable:
-                        await sink.flush()
+                    if isinstance(out, Spool):
+                        await out.write(batch, durable=durable)
+                    else:
+                        await out.write(batch)
+                        if durable:
+                            await out.flush()
                 except SinkError:
-                    self.counters.errors[f"sink:{sink.name}"] += 1
+                    self.counters.errors[f"sink:{out.name}"] += 1
                     raise
         self.counters.written += len(records)

@@ -229,3 +229,24 @@ def test_bad_input_exits_2_with_one_line(args: list[str], needle: str) -> None:
     assert needle in res.stderr
     assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
     assert "hunter2" not in res.stderr
+
+
+def test_run_config_with_decode_rule(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    out = tmp_path / "run.jsonl"
+    cfg = tmp_path / "bustap.toml"
+    cfg.write_text(f'name = "cfgtap"\n[[source]]\nurl = "{mosquitto.url}"\n'
+                   f'topics = ["sensors/#"]\n[[sink]]\nurl = "{out}"\n'
+                   '[[decode.rules]]\nfilter = "sensors/+/temperature"\ndecoder = "number"\n'
+                   'device = "topic[1]"\n')
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "bustap.cli", "run", str(cfg), "-W", "4"])
+    deadline = time.monotonic() + 10
+    while not read_records(out) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    mosquitto_pub(mosquitto.port, "sensors/greenhouse-3/temperature", "21.5")
+    assert proc.wait(15) == 0
+    msg = next(r for r in read_records(out) if r.get("kind") == "message")
+    assert msg["writer_id"] == "bustap/cfgtap"
+    assert msg["device"] == "greenhouse-3" and msg["payload"] == 21.5

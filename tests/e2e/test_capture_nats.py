@@ -176,3 +176,23 @@ def test_mixed_protocols_merge_into_one_sequence(nats_server: NatsServer, mosqui
     assert [r["seq"] for r in recs] == list(range(len(recs)))
     assert len({r["writer_id"] for r in recs}) == 1
     assert {m["payload"] for m in b.messages()} == {"from-nats", "from-mqtt"}
+
+
+@pytest.mark.parametrize(("version", "binary"), VERSIONS, ids=[v for v, _ in VERSIONS])
+def test_creds_file_decentralised_auth(version: str, binary: str, tmp_path: Path,
+                                       nats_factory: Callable[..., NatsServer],
+                                       bustap_bg: BgFactory) -> None:
+    from tests.fixtures import natsjwt
+
+    auth = natsjwt.make(tmp_path / "jwt")
+    server = nats_factory(auth.server_config, binary=binary)
+    b = bustap_bg("capture", server.url, "--creds", str(auth.creds), "-t", "telemetry.>",
+                  "-C", "1")
+    b.wait_ready()
+    publish(server.url, ("telemetry.a", b"signed", None, ""),
+            user_credentials=str(auth.creds))
+    assert b.proc.wait(10) == 0, b.stderr()
+    assert b.messages()[0]["payload"] == "signed"
+    assert auth.user_seed not in b.out.read_text() + b.stderr()
+    anon = run_bustap("capture", server.url, "-C", "1")
+    assert anon.returncode == 2 and "Authorization Violation" in anon.stderr

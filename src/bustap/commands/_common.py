@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import os
+import signal
+from collections.abc import Coroutine
+from typing import Any
 
 from ..errors import ConfigError
+from ..pipeline import Counters, Pipeline
 from ..sources import SourceOptions
 
 
@@ -67,3 +73,20 @@ def source_options(args: argparse.Namespace) -> SourceOptions:
         connect_timeout_secs=args.connect_timeout,
         reconnect=not args.no_reconnect,
     )
+
+
+async def run_pipeline(pipeline: Pipeline, *helpers: Coroutine[Any, Any, None]) -> Counters:
+    """Run until done or SIGINT/SIGTERM (a graceful stop: what was received is
+    written), with helper tasks (dump ticker, progress bar) cancelled at the end."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, pipeline.stop)
+    tasks = [asyncio.create_task(h) for h in helpers]
+    try:
+        return await pipeline.run()
+    finally:
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t

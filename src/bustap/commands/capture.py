@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
 import sys
 from typing import Any
 
@@ -18,7 +16,7 @@ from ..sinks import make_sink
 from ..sinks.jsonl import StdoutSink
 from ..sources import make_source
 from ..topics import validate_mqtt_filter, validate_nats_subject
-from ._common import add_connection_flags, source_options
+from ._common import add_connection_flags, run_pipeline, source_options
 
 HELP = "capture messages from MQTT/NATS brokers (and other sources) as records"
 
@@ -131,18 +129,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _run(pipeline: Pipeline, dump: Any = None, every: float | None = None) -> Counters:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, pipeline.stop)
     if dump is None or not every:
-        return await pipeline.run()
-    ticker = asyncio.create_task(_dump_ticker(pipeline, dump, every), name="dump")
-    try:
-        return await pipeline.run()
-    finally:
-        ticker.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await ticker
+        return await run_pipeline(pipeline)
+    return await run_pipeline(pipeline, _dump_ticker(pipeline, dump, every))
 
 
 async def _dump_ticker(pipeline: Pipeline, dump: Any, every: float) -> None:

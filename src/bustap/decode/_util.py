@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from math import isfinite
 from typing import Any
 
 from ..record import SEVERITIES
@@ -39,16 +40,16 @@ def normalise_severity(value: object) -> str | None:
 
 def to_number(value: Any) -> Any:
     """``"0.4"`` -> 0.4, ``"13"`` -> 13; anything else unchanged."""
-    if type(value) is str:
-        if value.isascii() and value.isdigit():  # the common case, without an exception
-            return int(value)
-        try:
-            f = float(value)
-        except ValueError:
-            return value
-        # inf/nan are not JSON: keep the text
-        return f if f == f and f not in (float("inf"), float("-inf")) else value
-    return value
+    if type(value) is not str:
+        return value
+    try:
+        f = float(value)
+    except ValueError:
+        return value
+    if value.isdigit():  # "13" stays an int (float() accepted it, so it is ASCII-safe)
+        return int(value)
+    # inf/nan are not JSON: keep the text
+    return f if isfinite(f) else value
 
 
 def flatten(value: Any, prefix: str, out: dict[str, Any], *, depth: int = 4,

@@ -49,40 +49,54 @@ def _object(name: str, value: Any) -> dict[str, Any]:
 def _identity(value: dict[str, Any], fields: dict[str, Any]) -> None:
     for key in _IDENTITY:
         v = value.get(key)
-        if v is not None and isinstance(v, str | int | float | bool):
+        if type(v) in _SCALARS:
             fields[key] = v
+
+
+_SCALARS = (str, int, float, bool)
 
 
 def vitals_fields(name: str, vitals: Any, fields: dict[str, Any]) -> None:
     if vitals is None:
         return
-    if not isinstance(vitals, dict):
+    if type(vitals) is not dict:
         raise DecodeError(name, "\"vitals\" is not an object")
-    # Two levels at most (disk.persistent.percent); loops, not recursion: this
-    # runs for every heartbeat of every VM.
+    # Two levels at most (disk.persistent.percent); loops, not recursion, and
+    # type() tests, not isinstance with unions: this runs for every heartbeat
+    # of every VM (bench/decode.py).
     for group, sub in vitals.items():
         if len(fields) >= 96:
             break
+        tsub = type(sub)
         if group == "load":
-            if not isinstance(sub, list):
+            if tsub is not list:
                 raise DecodeError(name, "\"vitals.load\" is not a list")
             for label, v in zip(_LOAD, sub, strict=False):
-                fields[f"load.{label}"] = to_number(v)
-        elif isinstance(sub, dict):
+                fields["load." + label] = to_number(v)
+        elif tsub is dict:
+            prefix = f"{group}."
             for k, v in sub.items():
-                if isinstance(v, dict):
+                tv = type(v)
+                if tv is dict:
+                    inner = f"{prefix}{k}."
                     for k2, v2 in v.items():
-                        if not isinstance(v2, dict | list):
-                            fields[f"{group}.{k}.{k2}"] = to_number(v2)
-                elif not isinstance(v, list):
-                    fields[f"{group}.{k}"] = to_number(v)
-        elif not isinstance(sub, list):
+                        if type(v2) not in _CONTAINERS:
+                            fields[inner + k2] = to_number(v2)
+                elif tv is not list:
+                    fields[prefix + k] = to_number(v)
+        elif tsub is not list:
             fields[str(group)] = to_number(sub)
+
+
+_CONTAINERS = (dict, list)
 
 
 def _pct(fields: dict[str, Any], key: str) -> str | None:
     v = fields.get(key)
-    return f"{v}%" if isinstance(v, int | float) else None
+    return f"{v}%" if type(v) in _NUMBERS else None
+
+
+_NUMBERS = (int, float)
 
 
 class _Hm(Decoder):

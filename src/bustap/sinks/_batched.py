@@ -75,8 +75,8 @@ class BatchedStoreSink(Sink):
 
     def __init__(self, url: Url) -> None:
         super().__init__(url)
-        self.batch_rows = _int_param(url, "batch_rows", 20_000)
-        self.max_rows = max(_int_param(url, "max_rows", 60_000), self.batch_rows)
+        self.batch_rows = _int_param(url, "batch_rows", 5_000)
+        self.max_rows = max(_int_param(url, "max_rows", 20_000), self.batch_rows)
         self.flush_secs = _float_param(url, "flush_secs", 0.5)
         self.retain: timedelta | None = None
         retain = url.param("retain")

@@ -73,7 +73,8 @@ class SourceOptions:
     protocol_version: str = "auto"
     keepalive_secs: int = 60
     connect_timeout_secs: float = 5.0
-    max_pending: int = 20_000
+    max_pending: int = 5_000  # parsed, not yet handed over: reading pauses above this
+    batch_max: int = 1_000  # messages per batch: bounds the pause of the event loop
     reconnect: bool = True
     backoff_initial_secs: float = 0.5
     backoff_max_secs: float = 30.0

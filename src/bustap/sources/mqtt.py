@@ -49,6 +49,7 @@ def connect_options(source: Source, *, default_client_id: str = "") -> ConnectOp
         session_expiry=SESSION_EXPIRY_SECS if o.session else 0,
         connect_timeout=o.connect_timeout_secs,
         max_pending=o.max_pending,
+        batch_max=o.batch_max,
         name=source.name,
     )
 

@@ -21,8 +21,11 @@ from ..topics import TopicSet, validate_nats_subject
 from . import register_source
 from .base import Batch, Source
 
-PENDING_MSGS = 200_000
-PENDING_BYTES = 128 * 1024 * 1024
+# nats-py reads the socket as fast as it can whatever we do with the messages
+# (core NATS has no flow control), so this is where memory is bounded; beyond
+# it messages are dropped as a slow consumer, and counted. Telegraf's defaults.
+PENDING_MSGS = 65_536
+PENDING_BYTES = 64 * 1024 * 1024
 
 
 @register_source("nats", "tls")
@@ -109,13 +112,14 @@ class _Connection:
         queues = [sub._pending_queue for sub in self.subs]
         exclude = self.exclude
         first: list[Any] = []
+        limit = self.source.options.batch_max
         while True:
             items: list[Any] = []
             # Draining nats-py's per-subscription queue in bulk avoids the task
             # switch per message that its callback API costs (see bench/).
             for sub, q in zip(self.subs, queues, strict=True):
                 got = [m for m in first if m._sid == sub._id]
-                while not q.empty():
+                while len(got) < limit and not q.empty():
                     got.append(q.get_nowait())
                     q.task_done()
                 size = 0

@@ -1,0 +1,32 @@
+"""``bustap run CONFIG.toml``: the long-running tap described by a config file."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .. import config
+from ..pipeline import Pipeline
+from ..record import Writer
+from ._common import run_pipeline
+
+HELP = "run the sources, decoders and sinks of a TOML config until stopped"
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("run", help=HELP, description=HELP + " (see `bustap config sample`). "
+                       "The config is validated before anything connects.")
+    p.add_argument("config", metavar="CONFIG.toml")
+    p.add_argument("-W", "--timeout", type=float, metavar="SECS",
+                   help="stop after SECS seconds (default: run until SIGINT/SIGTERM)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..cli import run_async
+
+    cfg = config.load(args.config)
+    pipeline = Pipeline(cfg.sources, cfg.sinks, writer=Writer(cfg.name), decoders=cfg.decoders,
+                        timeout=args.timeout)
+    run_async(run_pipeline(pipeline))
+    return 0

@@ -1,0 +1,1 @@
+"""The simulated network behind ``bustap demo``."""

@@ -1,0 +1,382 @@
+"""nats-server 2.x log lines -> ``broker_event`` records.
+
+Line shape (nats-server logger/log.go): ``[<pid>] 2006/01/02 15:04:05.000000
+[INF] <msg>``; the pid and the time are optional (``-T=false``), and a line
+sent to syslog (``-r udp://...``, ``-s``) has a syslog header instead of the
+label. A client-scoped message starts ``<ip>:<port> - cid:<n> - `` and, once
+the client has sent CONNECT, carries ``"v<ver>:<lang>:<name>"`` and (2.10+)
+``"<ACCOUNT>/user:<user>"`` before the text.
+
+Both wordings of the errors are read: 2.9 (``Publish Violation - User "bob",
+Subject "foo"``, ``authentication error - User "bob"``) and 2.12+ (``Publish
+Violation - Subject "foo"``, bare ``authentication error``); where a line does
+not name the user, the user learned from the connection's CONNECT is used.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from ..record import Record
+from . import LogParser, register_parser
+from .syslog import looks_like_syslog, parse_syslog
+
+KIND = "broker_event"
+BROKER = "nats"
+
+LEVELS = {"INF": "info", "DBG": "debug", "TRC": "debug", "WRN": "warning", "ERR": "error",
+          "FTL": "crit"}
+_CONN_KINDS = {"cid": "client", "rid": "route", "lid": "leafnode", "gid": "gateway",
+               "wid": "websocket", "mid": "mqtt"}
+_LISTENING = re.compile(r"Listening for (\w+) (?:clients|connections) on (\S+)")
+_QUOTED = re.compile(r'([A-Za-z][A-Za-z ]*?):? "((?:[^"\\]|\\.)*)"')
+_SID = re.compile(r"SID (\S+)")
+_SECRET_KEYS = frozenset({"pass", "auth_token", "sig", "jwt", "password", "token"})
+_INFO_KEYS = {"Version": "version", "Git": "git", "Go build": "go", "Name": "server_name",
+              "ID": "server_id"}
+
+
+def _host_port(text: str) -> tuple[str, int | None]:
+    text = text.split("://", 1)[-1]
+    host, sep, port = text.rpartition(":")
+    if sep and port.isdigit():
+        return host.strip("[]"), int(port)
+    return text, None
+
+
+@register_parser("nats")
+class NatsParser(LogParser):
+    def __init__(self, *, max_clients: int = 100_000) -> None:
+        super().__init__()
+        self.max_clients = max_clients
+        self._conns: dict[str, dict[str, Any]] = {}
+        self.version: str | None = None
+
+    @staticmethod
+    def sniff(line: str) -> bool:
+        i = line.find("] ") + 2 if line.startswith("[") else 0
+        j = line.find(" [", i)
+        if j >= 0 and line[j + 1:j + 6][:1] == "[" and line[j + 2:j + 5] in LEVELS:
+            return True
+        if line.startswith("[") and line[1:4] in LEVELS and line[4:6] == "] ":
+            return True
+        return "nats-server" in line[:80] and looks_like_syslog(line)
+
+    def _line(self, line: str, out: list[Record]) -> None:
+        pos = 0
+        severity = None
+        log_time = None
+        extra: dict[str, object] | None = None
+        s = line
+        if s.startswith("["):
+            j = s.find("] ", 1, 12)
+            if j > 0 and s[1:j].isdigit():
+                pos = j + 2
+        if s[pos:pos + 1].isdigit() and s[pos + 4:pos + 5] == "/":
+            j = s.find(" [", pos)
+            if j > 0:
+                t = s[pos:j]
+                log_time = t[:10].replace("/", "-") + "T" + t[11:]
+                pos = j + 1
+        if s[pos:pos + 1] == "[" and s[pos + 4:pos + 6] == "] ":
+            severity = LEVELS.get(s[pos + 1:pos + 4])
+            if severity is not None:
+                pos += 6
+        msg = s[pos:]
+        if severity is None and looks_like_syslog(s):
+            sm = parse_syslog(s)
+            if sm is not None:
+                extra = sm.fields()
+                msg = sm.msg
+        rec = self._message(msg)
+        if rec is None:
+            self.unparsed += 1
+            rec = {"kind": KIND, "broker": BROKER, "event": "unparsed"}
+            if msg is not line and msg:
+                rec["message"] = msg
+        if severity is not None:
+            rec["severity"] = severity
+            if s[pos - 5:pos - 2] == "TRC":
+                rec["trace"] = True
+        if log_time is not None:
+            rec["log_time"] = log_time
+        if extra:
+            rec.update(extra)
+        rec["line"] = line
+        out.append(rec)
+
+    # --- messages ------------------------------------------------------------------
+
+    def _message(self, msg: str) -> Record | None:
+        c = msg[:1]
+        if ("0" <= c <= "9" or c == "[") and " - " in msg:
+            return self._scoped(msg)
+        if "A" <= c <= "Z" and msg.startswith(("ACCOUNT - ", "SYSTEM - ", "JETSTREAM - ")):
+            scope, _, text = msg.partition(" - ")
+            rec = self._text(text, None)
+            if rec is not None:
+                rec["scope"] = scope.lower()
+            return rec
+        return self._global(msg)
+
+    def _scoped(self, msg: str) -> Record | None:
+        first = msg.find(" - ")
+        addr = msg[:first]
+        rest = msg[first + 3:]
+        colon = rest.find(":")
+        tag = rest[:colon]
+        if colon < 0 or tag not in _CONN_KINDS:
+            return None
+        k = rest.find(" - ", colon)
+        ident = rest[colon + 1:k] if k > 0 else rest[colon + 1:]
+        rest = rest[k + 3:] if k > 0 else ""
+        key = f"{tag}:{ident}"
+        conns = self._conns
+        conn = conns.get(key)
+        if conn is None:
+            address, port = _host_port(addr)
+            conn = {"address": address}
+            if port is not None:
+                conn["port"] = port
+            conn["client_id"] = key
+            if tag != "cid":
+                conn["conn_kind"] = _CONN_KINDS[tag]
+            conns[key] = conn
+            if len(conns) > self.max_clients:
+                del conns[next(iter(conns))]
+        # "v<ver>:<lang>:<name>" and "<ACCOUNT>/user:<name>" after CONNECT.
+        while rest.startswith('"'):
+            end = rest.find('" - ', 1)
+            if end < 0:
+                break
+            token = rest[1:end]
+            rest = rest[end + 4:]
+            if token.startswith("v") and ":" in token and "/" not in token:
+                ver, _, tail = token[1:].partition(":")
+                lang, _, name = tail.partition(":")
+                conn["client_version"] = ver
+                if lang:
+                    conn["lang"] = lang
+                if name:
+                    conn["name"] = name
+            elif "/" in token:
+                account, _, user = token.partition("/")
+                conn["account"] = account
+                if user:
+                    conn["username"] = user.removeprefix("user:")
+        rec = self._text(rest, conn)
+        if rec is None:
+            return None
+        rec.update(conn)
+        if rec["event"] == "client_disconnected":
+            conns.pop(key, None)
+        return rec
+
+    def _text(self, text: str, conn: dict[str, Any] | None) -> Record | None:
+        c = text[:1]
+        if c == "<" or c == "-":
+            return self._trace(text, conn)
+        if text == "Client connection created" or text.endswith(" connection created"):
+            return {"kind": KIND, "broker": BROKER, "event": "connection_opened"}
+        i = text.find("connection closed: ")
+        if i >= 0:
+            why = text[i + 19:]
+            return {"kind": KIND, "broker": BROKER, "event": "client_disconnected",
+                    "reason": _slug(why), "reason_text": why}
+        if text.startswith(("authentication error", "authorization error")):
+            rec: Record = {"kind": KIND, "broker": BROKER, "event": "auth_failed"}
+            _, _, detail = text.partition(" - ")
+            if detail:
+                what, _, value = detail.partition(' "')
+                value = value.removesuffix('"')
+                if what in ("User", "JWT User") and value:
+                    rec["username"] = value
+                    if conn is not None and value:
+                        conn["username"] = value
+                elif what == "Nkey":
+                    rec["nkey"] = value
+                rec["credential"] = what.lower().replace(" ", "_")
+            return rec
+        if text.startswith(("Publish Violation", "Subscription Violation")):
+            return self._violation(text, conn)
+        if text.startswith("TLS handshake error: "):
+            return {"kind": KIND, "broker": BROKER, "event": "tls_error", "error": text[21:]}
+        if text.startswith("Starting TLS"):
+            return {"kind": KIND, "broker": BROKER, "event": "tls_handshake"}
+        if text.startswith("Slow Consumer Detected"):
+            return {"kind": KIND, "broker": BROKER, "event": "slow_consumer",
+                    "detail": text.partition(": ")[2] or None}
+        if conn is None:
+            return self._global(text)
+        return None
+
+    def _violation(self, text: str, conn: dict[str, Any] | None) -> Record:
+        rec: Record = {"kind": KIND, "broker": BROKER, "event": "acl_denied",
+                       "action": "publish" if text[0] == "P" else "subscribe"}
+        for name, value in _QUOTED.findall(text.partition(" - ")[2]):
+            name = name.strip().lower()
+            if name == "user":
+                rec["username"] = value
+            elif name == "subject":
+                rec["topic"] = value
+            elif name == "reply":
+                rec["reply"] = value
+            elif name == "queue":
+                rec["queue"] = value
+        sid = _SID.search(text)
+        if sid:
+            rec["sid"] = sid.group(1)
+        if "username" in rec and conn is not None:
+            conn.setdefault("username", rec["username"])
+        return rec
+
+    def _trace(self, text: str, conn: dict[str, Any] | None) -> Record | None:
+        direction = text[:3]
+        body = text[4:]
+        if body.startswith("MSG_PAYLOAD: "):
+            return {"kind": KIND, "broker": BROKER, "event": "payload",
+                    "direction": "in" if direction == "<<-" else "out"}
+        if not (body.startswith("[") and body.endswith("]")):
+            return None
+        body = body[1:-1]
+        verb, _, args = body.partition(" ")
+        if direction == "<<-":
+            if verb == "PUB" or verb == "HPUB":
+                parts = args.split(" ")
+                rec: Record = {"kind": KIND, "broker": BROKER, "event": "publish_in",
+                               "topic": parts[0]}
+                if len(parts) >= 3 and parts[1]:
+                    rec["reply"] = parts[1]
+                if parts[-1].isdigit():
+                    rec["bytes"] = int(parts[-1])
+                return rec
+            if verb == "SUB":
+                parts = args.split(" ")
+                rec = {"kind": KIND, "broker": BROKER, "event": "subscribe", "topic": parts[0],
+                       "sid": parts[-1]}
+                if len(parts) >= 3 and parts[1]:
+                    rec["queue"] = parts[1]
+                return rec
+            if verb == "UNSUB":
+                return {"kind": KIND, "broker": BROKER, "event": "unsubscribe",
+                        "sid": args.split(" ")[0]}
+            if verb == "CONNECT":
+                return self._connect(args, conn)
+            return {"kind": KIND, "broker": BROKER, "event": "packet_in", "packet": verb}
+        if direction == "->>":
+            if verb == "MSG" or verb == "HMSG":
+                parts = args.split(" ")
+                rec = {"kind": KIND, "broker": BROKER, "event": "publish_out",
+                       "topic": parts[0], "sid": parts[1] if len(parts) > 1 else None}
+                if len(parts) >= 4 and verb == "MSG":
+                    rec["reply"] = parts[2]
+                if parts[-1].isdigit():
+                    rec["bytes"] = int(parts[-1])
+                return rec
+            if verb == "-ERR":
+                return {"kind": KIND, "broker": BROKER, "event": "error_sent",
+                        "error": args.strip("'")}
+            return {"kind": KIND, "broker": BROKER, "event": "packet_out", "packet": verb}
+        return {"kind": KIND, "broker": BROKER, "event": "packet", "packet": verb,
+                "detail": args or None}
+
+    def _connect(self, args: str, conn: dict[str, Any] | None) -> Record:
+        rec: Record = {"kind": KIND, "broker": BROKER, "event": "client_connected"}
+        try:
+            info = orjson.loads(args)
+        except orjson.JSONDecodeError:
+            rec["connect_error"] = "unreadable CONNECT"
+            return rec
+        if not isinstance(info, dict):
+            return rec
+        fields: dict[str, Any] = {}
+        if isinstance(info.get("name"), str) and info["name"]:
+            fields["name"] = info["name"]
+        if isinstance(info.get("lang"), str):
+            fields["lang"] = info["lang"]
+        if isinstance(info.get("version"), str):
+            fields["client_version"] = info["version"]
+        if isinstance(info.get("user"), str) and info["user"]:
+            fields["username"] = info["user"]
+        if conn is not None:
+            conn.update(fields)
+        rec.update(fields)
+        for key in ("protocol", "tls_required", "verbose", "pedantic", "echo", "headers",
+                    "no_responders"):
+            if key in info:
+                rec[key] = info[key]
+        if "nkey" in info:
+            rec["nkey"] = info["nkey"]
+        rec["credentials"] = sorted(k for k in info if k in _SECRET_KEYS or k in ("user",
+                                                                                   "nkey"))
+        return rec
+
+    def _global(self, text: str) -> Record | None:
+        c = text[:1]
+        if c == " ":
+            key, sep, value = text.strip().partition(":")
+            field = _INFO_KEYS.get(key)
+            if sep and field:
+                value = value.strip()
+                if field == "git":
+                    value = value.strip("[]")
+                if field == "version":
+                    self.version = value
+                return {"kind": KIND, "broker": BROKER, "event": "broker_info", field: value}
+            return None
+        if text.startswith("Starting nats-server"):
+            rec: Record = {"kind": KIND, "broker": BROKER, "event": "broker_started"}
+            self._conns.clear()
+            if "version " in text:  # 1.x: "Starting nats-server version 1.4.1"
+                rec["version"] = self.version = text.rsplit(" ", 1)[-1]
+            return rec
+        if text.startswith("Listening for "):
+            m = _LISTENING.match(text)
+            if m is None:
+                return None
+            host, port = _host_port(m.group(2))
+            return {"kind": KIND, "broker": BROKER, "event": "listener_opened",
+                    "listener": m.group(1), "address": host, "listener_port": port}
+        if text.startswith(("Starting http monitor on ", "Starting https monitor on ")):
+            host, port = _host_port(text.rsplit(" ", 1)[-1])
+            return {"kind": KIND, "broker": BROKER, "event": "listener_opened",
+                    "listener": "monitor", "address": host, "listener_port": port,
+                    "tls": text[13] == "s"}
+        simple = _SIMPLE.get(text)
+        if simple is not None:
+            return {"kind": KIND, "broker": BROKER, "event": simple}
+        if text.startswith("Plaintext passwords detected"):
+            return {"kind": KIND, "broker": BROKER, "event": "plaintext_passwords",
+                    "message": text}
+        if text.startswith("Using configuration file: "):
+            path = text[26:].split(" (sha256:", 1)[0]
+            return {"kind": KIND, "broker": BROKER, "event": "config_loaded", "config": path}
+        if text.startswith("Trapped "):
+            return {"kind": KIND, "broker": BROKER, "event": "signal",
+                    "signal": text[8:].split(" ", 1)[0].strip('"')}
+        if text.startswith("Websocket not configured with TLS"):
+            return {"kind": KIND, "broker": BROKER, "event": "insecure_websocket",
+                    "message": text}
+        if text.startswith("Slow Consumer Detected"):
+            return {"kind": KIND, "broker": BROKER, "event": "slow_consumer",
+                    "detail": text.partition(": ")[2] or None}
+        if text.startswith(("Reloaded server configuration", "Reloading server configuration")):
+            return {"kind": KIND, "broker": BROKER, "event": "config_reloaded"}
+        return None
+
+
+_SIMPLE = {
+    "Server is ready": "broker_ready",
+    "Initiating Shutdown...": "broker_stopping",
+    "Server Exiting..": "broker_stopped",
+    "TLS required for client connections": "tls_required",
+    "Client accept loop exiting..": "listener_closed",
+    "Created system account: \"$SYS\"": "system_account",
+}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "unknown"

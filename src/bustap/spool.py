@@ -1,0 +1,190 @@
+"""Spool to disk when a sink is down, replay in order when it is back.
+
+Every sink but stdout writes through a :class:`Spool`. While the sink works
+the spool is a pass-through. When a write fails, the batch is appended to a
+JSON lines file on local disk (``$BUSTAP_SPOOL_DIR`` or
+``~/.local/state/bustap/spool``) and a background task retries the sink with
+backoff, replaying the file from its head; batches that arrive meanwhile are
+appended behind it, so the sink sees records in their original order. A
+spooled batch counts as stored (it is on disk), so brokers are acknowledged
+and capture goes on. What is left at exit is replayed at the next start. A
+spool over ``max_bytes`` drops new batches and counts them
+(``dropped["spool_full"]``): bounded disk, nothing lost silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+from collections import Counter
+from pathlib import Path
+
+import orjson
+
+from .errors import SinkError
+from .record import loads
+from .sinks import RecordBatch, Sink
+from .sources.base import backoff
+
+log = logging.getLogger("bustap.spool")
+
+DEFAULT_MAX_BYTES = 1 << 30
+REPLAY_BATCH = 2_000
+
+
+def spool_dir() -> Path:
+    env = os.environ.get("BUSTAP_SPOOL_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "bustap" / "spool"
+
+
+class Spool:
+    def __init__(self, sink: Sink, *, directory: Path | None = None,
+                 max_bytes: int = DEFAULT_MAX_BYTES, dropped: Counter[str] | None = None,
+                 backoff_initial_secs: float = 0.5, backoff_max_secs: float = 30.0) -> None:
+        self.sink = sink
+        key = hashlib.sha256(sink.name.encode()).hexdigest()[:16]
+        self.dir = directory or spool_dir()
+        self.path = self.dir / f"{key}.jsonl"
+        self.offset_path = self.dir / f"{key}.offset"
+        self.max_bytes = max_bytes
+        self.dropped = dropped if dropped is not None else Counter()
+        self.spooled = 0
+        self.replayed = 0
+        self._initial = backoff_initial_secs
+        self._max = backoff_max_secs
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    @property
+    def name(self) -> str:
+        return self.sink.name
+
+    @property
+    def backlog_bytes(self) -> int:
+        try:
+            return self.path.stat().st_size - self._offset()
+        except OSError:
+            return 0
+
+    async def open(self) -> None:
+        await self.sink.open()
+        if self.backlog_bytes > 0:
+            log.warning("%s: replaying %d bytes spooled by an earlier run", self.name,
+                        self.backlog_bytes)
+            self._kick()
+
+    async def write(self, batch: RecordBatch, *, durable: bool = True) -> None:
+        if self._task is not None or self.backlog_bytes > 0:
+            self._append(batch)
+            self._kick()
+            return
+        accepted = False
+        try:
+            await self.sink.write(batch)
+            accepted = True
+            if durable:
+                await self.sink.flush()
+        except SinkError as exc:
+            log.warning("%s: %s; spooling to %s until it is back", self.name, exc.reason,
+                        self.path)
+            # A buffering sink reports an earlier chunk that failed with the
+            # records it could not write: they go to the spool first.
+            lost = getattr(exc, "records", None)
+            if lost:
+                self._append(RecordBatch(list(lost)))
+            if not accepted:
+                self._append(batch)
+            self._kick()
+
+    async def flush(self) -> None:
+        if self._task is None:
+            await self.sink.flush()
+
+    def _append(self, batch: RecordBatch) -> None:
+        data = batch.lines
+        size = self.path.stat().st_size if self.path.exists() else 0
+        if size + len(data) > self.max_bytes:
+            self.dropped["spool_full"] += len(batch)
+            log.error("%s: spool full (%d bytes): %d records dropped", self.name, size,
+                      len(batch))
+            return
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            self.dropped["spool_error"] += len(batch)
+            log.error("%s: cannot spool to %s (%s): %d records dropped", self.name, self.path,
+                      exc.strerror or exc, len(batch))
+            return
+        self.spooled += len(batch)
+
+    def _kick(self) -> None:
+        if self._task is None and not self._closing:
+            self._task = asyncio.create_task(self._replay(), name=f"spool {self.name}")
+
+    def _offset(self) -> int:
+        try:
+            return int(self.offset_path.read_text() or 0)
+        except (OSError, ValueError):
+            return 0
+
+    async def _replay(self) -> None:
+        attempt = 0
+        try:
+            while not self._closing:
+                await asyncio.sleep(backoff(attempt, self._initial, self._max))
+                try:
+                    await self._drain()
+                    return
+                except SinkError as exc:
+                    attempt += 1
+                    log.info("%s: still down (%s)", self.name, exc.reason)
+        finally:
+            self._task = None
+
+    async def _drain(self) -> None:
+        """Send the spool from the saved offset; when it is all sent, empty it."""
+        offset = self._offset()
+        while True:
+            with self.path.open("rb") as f:
+                f.seek(offset)
+                lines = [line for _, line in zip(range(REPLAY_BATCH), f, strict=False)]
+            if not lines:
+                break
+            records = []
+            for line in lines:
+                with contextlib.suppress(orjson.JSONDecodeError, ValueError):
+                    records.append(loads(line))
+            await self.sink.write(RecordBatch(records))
+            await self.sink.flush()
+            offset += sum(len(line) for line in lines)
+            self.replayed += len(records)
+            self.offset_path.write_text(str(offset))
+        # Nothing was appended since the last read (no await in between): empty it.
+        self.path.unlink(missing_ok=True)
+        self.offset_path.unlink(missing_ok=True)
+        log.warning("%s: back; %d spooled records replayed", self.name, self.replayed)
+
+    async def aclose(self) -> None:
+        self._closing = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.backlog_bytes > 0:
+            with contextlib.suppress(SinkError):
+                await self._drain()
+        if self.backlog_bytes > 0:
+            log.warning("%s: %d bytes left in %s, replayed at the next start", self.name,
+                        self.backlog_bytes, self.path)
+        await self.sink.aclose()
