@@ -184,8 +184,11 @@ class BatchedStoreSink(Sink):
         assert self._wake is not None and self._progress is not None
         while True:
             if not self._pending and not self._closing:
+                # asyncio.timeout, not wait_for: 3.11's wait_for could swallow a
+                # cancellation that arrived as the event was set
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.flush_secs)
+                    async with asyncio.timeout(self.flush_secs):
+                        await self._wake.wait()
                 self._wake.clear()
             if not self._pending:
                 if self._closing:

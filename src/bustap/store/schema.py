@@ -126,6 +126,21 @@ def to_ts(value: object) -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def dumps_safe(value: Any) -> str:
+    """JSON text for any value: orjson when it can (fast), the standard
+    library for what orjson refuses (integers past 64 bits), else a repr."""
+    try:
+        return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        pass
+    import json
+
+    try:
+        return json.dumps(value, default=str, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return orjson.dumps(repr(value)).decode()
+
+
 def safe_row(rec: Record) -> tuple[Any, ...]:
     """One record as a row of Python values that always fit the column types.
 
@@ -137,7 +152,7 @@ def safe_row(rec: Record) -> tuple[Any, ...]:
     row: list[Any] = []
     for col in COLUMNS:
         if col.name == "extra":
-            row.append(orjson.dumps(extra, default=str).decode() if extra else None)
+            row.append(dumps_safe(extra) if extra else None)
             continue
         key = col.key
         value = rec.get(key)
@@ -147,12 +162,7 @@ def safe_row(rec: Record) -> tuple[Any, ...]:
         if value is None:
             row.append(None)
         elif key in _JSON_COLS:
-            try:
-                row.append(orjson.dumps(value, default=str,
-                                        option=orjson.OPT_NON_STR_KEYS).decode())
-            except (TypeError, orjson.JSONEncodeError):
-                row.append(None)
-                extra[key] = repr(value)
+            row.append(dumps_safe(value))
         elif key in _INT_COLS:
             limit = _INT_LIMITS.get(key, _MAX_BIGINT)
             if isinstance(value, int) and not isinstance(value, bool) and -limit <= value <= limit:
@@ -172,7 +182,7 @@ def safe_row(rec: Record) -> tuple[Any, ...]:
             row.append(None)
             extra[key] = value
     if extra and row[-1] is None:
-        row[-1] = orjson.dumps(extra, default=str).decode()
+        row[-1] = dumps_safe(extra)
     return tuple(row)
 
 

@@ -1,0 +1,150 @@
+"""The DuckDB sink: fast path, odd values, flush durability, bounded buffer,
+retention, a database that goes away."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from bustap.errors import ConfigError, SinkError
+from bustap.record import Clock
+from bustap.sinks import RecordBatch, make_sink
+from bustap.sinks.duckdb import DuckDBSink
+from bustap.store.schema import COLUMN_NAMES, row_to_record
+
+
+def records(n: int, start: int = 0, t0: float = 1_700_000_000.0) -> list[dict[str, Any]]:
+    clock = Clock()
+    return [{"seq": i, "writer_id": "bustap/t", "timestamp": clock.format(t0 + i),
+             "event_type": "log", "source": "mqtt://127.0.0.1:1883", "kind": "message",
+             "protocol": "mqtt", "topic": f"t/{i % 3}", "qos": 1, "retain": False,
+             "dup": False, "size": 3, "format": "json", "payload": {"v": i},
+             "decoder": "json"} for i in range(start, start + n)]
+
+
+def stored(path: Path) -> list[dict[str, Any]]:
+    con = duckdb.connect(str(path), read_only=True)
+    rows = con.execute(f"SELECT {', '.join(COLUMN_NAMES)} FROM records ORDER BY seq").fetchall()
+    con.close()
+    return [row_to_record(COLUMN_NAMES, r) for r in rows]
+
+
+async def test_roundtrip_exact(tmp_path: Path) -> None:
+    path = tmp_path / "a.duckdb"
+    sink = make_sink(str(path))
+    await sink.open()
+    recs = records(100)
+    odd = {"seq": 100, "writer_id": "bustap/t", "timestamp": "2023-11-14T22:13:20Z",
+           "event_type": "log_init", "source": "nats://127.0.0.1:4222", "protocol": "nats",
+           "server_id": "NABC", "tls": False, "headers": {"a": ["b"]}}
+    await sink.write(RecordBatch([*recs, odd]))
+    await sink.aclose()
+    back = stored(path)
+    assert back[:100] == recs
+    assert back[100]["server_id"] == "NABC" and back[100]["headers"] == {"a": ["b"]}
+    assert back[100]["timestamp"] == "2023-11-14T22:13:20.000000Z"
+
+
+async def test_values_of_the_wrong_type_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "b.duckdb"
+    sink = make_sink(f"duckdb://{path}")
+    await sink.open()
+    bad = {"seq": "seven", "timestamp": "not a time", "event_type": "log",
+           "kind": "broker_event", "qos": "1", "retain": "yes", "size": 2**70,
+           "topic": "a\x00b", "payload": b"\xff\x00"}
+    await sink.write(RecordBatch([*records(5), bad]))
+    await sink.flush()
+    await sink.aclose()
+    back = stored(path)
+    assert len(back) == 6
+    odd = next(r for r in back if r.get("kind") == "broker_event")
+    assert odd["qos"] == "1" and odd["retain"] == "yes" and odd["seq"] == "seven"
+    assert odd["size"] == 2**70
+
+
+async def test_flush_makes_durable_and_buffer_is_bounded(tmp_path: Path) -> None:
+    path = tmp_path / "c.duckdb"
+    sink = make_sink(f"{path}?batch_rows=10&max_rows=20&flush_secs=30")
+    assert isinstance(sink, DuckDBSink)
+    await sink.open()
+    for i in range(10):
+        await sink.write(RecordBatch(records(7, start=i * 7)))
+        assert len(sink._pending) < 20 + 7
+    await sink.flush()
+    assert sink.rows_written == 70
+    assert not sink._pending
+    count = sink.con.execute("SELECT count(*) FROM records").fetchall()
+    assert count == [(70,)]
+    await sink.aclose()
+
+
+async def test_retain_deletes_old_records(tmp_path: Path) -> None:
+    path = tmp_path / "d.duckdb"
+    sink = make_sink(str(path))
+    await sink.open()
+    await sink.write(RecordBatch(records(5, t0=1_000_000_000.0)))  # 2001
+    await sink.aclose()
+    sink = make_sink(f"{path}?retain=7d")
+    await sink.open()
+    await sink.write(RecordBatch(records(2, t0=__import__("time").time())))
+    await sink.aclose()
+    assert len(stored(path)) == 2
+
+
+async def test_database_going_away_is_a_sink_error_then_recovers(tmp_path: Path) -> None:
+    path = tmp_path / "e.duckdb"
+    sink = make_sink(str(path))
+    assert isinstance(sink, DuckDBSink)
+    await sink.open()
+    await sink.write(RecordBatch(records(3)))
+    await sink.flush()
+    sink.con.close()  # the database is gone under the sink
+    await sink.write(RecordBatch(records(3, start=3)))
+    with pytest.raises(SinkError) as err:
+        await sink.flush()
+    assert err.value.records and len(err.value.records) == 3  # type: ignore[attr-defined]
+    await sink.write(RecordBatch(records(3, start=6)))  # reconnects
+    await sink.aclose()
+    assert [r["seq"] for r in stored(path)] == [0, 1, 2, 6, 7, 8]
+
+
+async def test_locked_database_is_a_clear_error(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "f.duckdb"
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb,sys,time; "
+                               f"c=duckdb.connect({str(path)!r}); print('ok', flush=True); "
+                               "sys.stdin.read()"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
+        sink = make_sink(str(path))
+        with pytest.raises(SinkError, match="in use by another process"):
+            await sink.open()
+    finally:
+        holder.communicate("")
+
+
+def test_bad_parameters() -> None:
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        make_sink("x.duckdb?colour=red")
+    with pytest.raises(ConfigError, match="batch_rows"):
+        make_sink("x.duckdb?batch_rows=0")
+    with pytest.raises(ConfigError, match="retain"):
+        make_sink("x.duckdb?retain=forever")
+
+
+@pytest.mark.parametrize("target, path", [
+    ("x.duckdb", "x.duckdb"), ("sub/x.duckdb", "sub/x.duckdb"),
+    ("/abs/x.duckdb", "/abs/x.duckdb"), ("duckdb:///abs/x.duckdb", "/abs/x.duckdb"),
+    ("duckdb:rel/x.duckdb", "rel/x.duckdb"), ("duckdb://rel.duckdb", "rel.duckdb"),
+    ("duckdb:", "bustap.duckdb"), ("duckdb::memory:", ":memory:"),
+    ("x.duckdb?retain=1d", "x.duckdb"),
+])
+def test_paths(target: str, path: str) -> None:
+    sink = make_sink(target)
+    assert isinstance(sink, DuckDBSink) and sink.path == path
