@@ -197,6 +197,13 @@ class _Poller:
                 rec = {"kind": "broker_event", "broker": "nats", "event": "auth_failed"}
                 rec.update(fields)
                 out.append(rec)
+            elif cid not in self.open:
+                # Opened and closed between two polls: the connection still
+                # happened, and counts in "connections per minute".
+                rec = {"kind": "broker_event", "broker": "nats", "event": "client_connected",
+                       "between_polls": True}
+                rec.update(fields)
+                out.append(rec)
             rec = {"kind": "broker_event", "broker": "nats", "event": "client_disconnected",
                    "reason": _slug(reason_text), "reason_text": reason_text}
             rec.update(fields)
