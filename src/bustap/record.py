@@ -128,11 +128,6 @@ def dumps_many(records: Iterable[Record]) -> bytes:
         return b"".join([dumps(r) for r in records])
 
 
-def dumps_pretty(record: Record) -> bytes:
-    return orjson.dumps(record, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
-                        | orjson.OPT_NON_STR_KEYS, default=_default)
-
-
 def loads(line: bytes | str) -> Record:
     value = orjson.loads(line)
     if not isinstance(value, dict):
