@@ -245,6 +245,10 @@ class DecoderChain:
         self._routes: dict[tuple[str, str], _Route] = {}
         self._declared: dict[str, str | None] = {}
 
+    def for_topic(self, protocol: str, topic: str) -> Decoder | None:
+        """The decoder that claims this topic (by rule or by claims()), if any."""
+        return self._route(protocol, topic).decoder
+
     def _route(self, protocol: str, topic: str) -> _Route:
         key = (protocol, topic)
         route = self._routes.get(key)
