@@ -152,7 +152,7 @@ def _cli(path: Path, fmt: str) -> float:
     return time.perf_counter() - t0
 
 
-def run(messages: int = 600_000, nats_messages: int = 150_000) -> list[dict[str, Any]]:
+def run(messages: int = 1_500_000, nats_messages: int = 400_000) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for fmt, path in (("mosquitto", mosquitto_log(messages)), ("nats", nats_log(nats_messages))):
         n, secs = _wc(path)
@@ -166,8 +166,8 @@ def run(messages: int = 600_000, nats_messages: int = 150_000) -> list[dict[str,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--messages", type=int, default=600_000)
-    ap.add_argument("--nats-messages", type=int, default=150_000)
+    ap.add_argument("--messages", type=int, default=1_500_000)
+    ap.add_argument("--nats-messages", type=int, default=400_000)
     args = ap.parse_args()
     for row in run(args.messages, args.nats_messages):
         print(f"{row['case']:<42} {row['lines']:>10} lines {row['secs']:>8.3f}s "
