@@ -60,6 +60,8 @@ class Spool:
         self._max = backoff_max_secs
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        # In memory, so that the pass-through path costs no system call.
+        self._backlog = False
 
     @property
     def name(self) -> str:
@@ -74,13 +76,14 @@ class Spool:
 
     async def open(self) -> None:
         await self.sink.open()
-        if self.backlog_bytes > 0:
+        self._backlog = self.backlog_bytes > 0
+        if self._backlog:
             log.warning("%s: replaying %d bytes spooled by an earlier run", self.name,
                         self.backlog_bytes)
             self._kick()
 
     async def write(self, batch: RecordBatch, *, durable: bool = True) -> None:
-        if self._task is not None or self.backlog_bytes > 0:
+        if self._task is not None or self._backlog:
             self._append(batch)
             self._kick()
             return
@@ -126,6 +129,7 @@ class Spool:
             log.error("%s: cannot spool to %s (%s): %d records dropped", self.name, self.path,
                       exc.strerror or exc, len(batch))
             return
+        self._backlog = True
         self.spooled += len(batch)
 
     def _kick(self) -> None:
@@ -171,6 +175,7 @@ class Spool:
             self.replayed += len(records)
             self.offset_path.write_text(str(offset))
         # Nothing was appended since the last read (no await in between): empty it.
+        self._backlog = False
         self.path.unlink(missing_ok=True)
         self.offset_path.unlink(missing_ok=True)
         log.warning("%s: back; %d spooled records replayed", self.name, self.replayed)
