@@ -94,14 +94,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = int(args.func(args) or 0)
     except BustapError as exc:
+        if _reader_went_away(exc):
+            return 0
         print(f"bustap: error: {exc}", file=sys.stderr)
         code = exc.exit_code
     except KeyboardInterrupt:
         code = 130
     except BrokenPipeError:
+        _quiet_stdout()
         code = 0
     sys.stdout.flush() if not sys.stdout.closed else None
     return code
+
+
+def _reader_went_away(exc: BustapError) -> bool:
+    """``bustap capture ... | head`` ends like ``mosquitto_sub | head``: quietly."""
+    from .errors import SinkError
+
+    if isinstance(exc, SinkError) and exc.sink == "stdout" and exc.reason == "broken pipe":
+        _quiet_stdout()
+        return True
+    return False
+
+
+def _quiet_stdout() -> None:
+    # Python flushes stdout again at exit and would report the broken pipe.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":

@@ -250,3 +250,22 @@ def test_run_config_with_decode_rule(mosquitto: Mosquitto, tmp_path: Path) -> No
     msg = next(r for r in read_records(out) if r.get("kind") == "message")
     assert msg["writer_id"] == "bustap/cfgtap"
     assert msg["device"] == "greenhouse-3" and msg["payload"] == 21.5
+
+
+def test_reader_going_away_ends_quietly(mosquitto: Mosquitto) -> None:
+    """`bustap capture ... | head -1` ends like `mosquitto_sub | head -1`."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "bustap.cli", "capture", mosquitto.url,
+                             "-t", "h/#", "-W", "20"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert b"log_init" in proc.stdout.readline()  # like head -1
+    proc.stdout.close()
+    for i in range(5):
+        mosquitto_pub(mosquitto.port, "h/x", str(i))
+        time.sleep(0.1)
+    assert proc.wait(10) == 0
+    assert proc.stderr.read() == b""
+    proc.stderr.close()
