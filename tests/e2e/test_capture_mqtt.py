@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -269,3 +270,17 @@ def test_reader_going_away_ends_quietly(mosquitto: Mosquitto) -> None:
     assert proc.wait(10) == 0
     assert proc.stderr.read() == b""
     proc.stderr.close()
+
+
+def test_huge_binary_payload_is_kept_whole(mosquitto: Mosquitto, bustap_bg: BgFactory,
+                                           tmp_path: Path) -> None:
+    blob = os.urandom(10_000_000)
+    b = bustap_bg("capture", mosquitto.url, "-t", "big/#", "-C", "2")
+    b.wait_ready()
+    mosquitto_pub(mosquitto.port, "big/bin", blob)
+    mosquitto_pub(mosquitto.port, "big/json", ("[" + "1," * 3_000_000 + "1]").encode())
+    assert b.proc.wait(30) == 0, b.stderr()
+    msgs = {m["topic"]: m for m in b.messages()}
+    assert base64.b64decode(msgs["big/bin"]["payload"]) == blob
+    big_json = msgs["big/json"]
+    assert big_json["format"] == "text" and "not parsed" in big_json["decode_error"]
