@@ -3,6 +3,7 @@ retention, a database that goes away."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,49 @@ async def test_flush_makes_durable_and_buffer_is_bounded(tmp_path: Path) -> None
     count = sink.con.execute("SELECT count(*) FROM records").fetchall()
     assert count == [(70,)]
     await sink.aclose()
+
+
+async def test_loads_a_row_group_at_a_time_without_flush(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import bustap.sinks.duckdb as mod
+
+    monkeypatch.setattr(mod, "LOAD_ROWS", 50)
+    path = tmp_path / "g.duckdb"
+    sink = make_sink(f"{path}?batch_rows=10&flush_secs=60")
+    assert isinstance(sink, DuckDBSink)
+    await sink.open()
+    await sink.write(RecordBatch(records(45)))
+    await asyncio.sleep(0.3)
+    assert sink.con.execute("SELECT count(*) FROM records").fetchall() == [(0,)]
+    assert len(list(sink._stage_dir.glob("*.json"))) == 5  # staged, not loaded yet
+    await sink.write(RecordBatch(records(10, start=45)))
+    for _ in range(50):
+        if not sink._staged and not sink._pending:
+            break
+        await asyncio.sleep(0.05)
+    assert sink.con.execute("SELECT count(*) FROM records").fetchall() == [(55,)]
+    await sink.aclose()
+    assert [r["seq"] for r in stored(path)] == list(range(55))
+    assert not sink._stage_dir.exists()
+
+
+async def test_files_a_killed_collector_staged_are_loaded_at_start(tmp_path: Path) -> None:
+    import orjson
+
+    path = tmp_path / "h.duckdb"
+    staging = tmp_path / "h.duckdb.staging"
+    staging.mkdir()
+    (staging / "1-000000000001.json").write_bytes(orjson.dumps(records(3)))
+    bad = dict(records(1, start=3)[0], qos="high")  # does not fit: goes to extra
+    (staging / "1-000000000002.json").write_bytes(orjson.dumps([bad]))
+    sink = make_sink(str(path))
+    await sink.open()
+    await sink.write(RecordBatch(records(2, start=4)))
+    await sink.aclose()
+    back = stored(path)
+    assert [r["seq"] for r in back] == [0, 1, 2, 3, 4, 5]
+    assert back[3]["qos"] == "high"
+    assert not staging.exists()
 
 
 async def test_retain_deletes_old_records(tmp_path: Path) -> None:

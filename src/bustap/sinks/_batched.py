@@ -3,11 +3,13 @@
 ``write()`` only appends to the buffer, so the event loop goes back to
 reading sockets at once; a writer task inserts what has gathered (up to
 ``batch_rows`` at a time) in a worker thread, where the database drivers
-release the GIL. ``flush()`` waits until everything written before it is
-committed, so the pipeline can acknowledge QoS 1/2 messages after it. When
-the buffer holds ``max_rows``, ``write()`` waits: memory stays bounded and
-the wait pushes back to the sources. ``aclose()`` writes what is left, so a
-Ctrl-C loses nothing.
+release the GIL. A sink may stage inserts and make them durable later in
+bigger steps (``_sync``: DuckDB loads row-group-sized batches); it syncs at
+least every ``flush_secs``. ``flush()`` waits until everything written before
+it is durable, so the pipeline can acknowledge QoS 1/2 messages after it.
+When the buffer holds ``max_rows``, ``write()`` waits: memory stays bounded
+and the wait pushes back to the sources. ``aclose()`` writes what is left, so
+a Ctrl-C loses nothing.
 """
 
 from __future__ import annotations
@@ -86,7 +88,14 @@ class BatchedStoreSink(Sink):
             self.retain = parse_duration(retain, what="retain")
         self._pending: list[Record] = []
         self._appended = 0  # records handed to write(), ever
-        self._committed = 0  # records committed (or given up on), ever
+        self._inserted = 0  # records handed to _insert (or given up on), ever
+        self._durable = 0  # records made durable by _sync (or given up on), ever
+        self._sync_wanted = False
+        self._last_sync = time.monotonic()
+        self._writer_done = False
+        self._synced = asyncio.Event()
+        #: inserted but not yet synced records the writer lets gather at most
+        self.max_unsynced = 1 << 62
         self._error: SinkError | None = None
         self._wake: asyncio.Event | None = None
         self._progress: asyncio.Condition | None = None
@@ -102,6 +111,10 @@ class BatchedStoreSink(Sink):
 
     @abstractmethod
     def _insert(self, records: list[Record]) -> None: ...
+
+    def _sync(self) -> None:
+        """Make everything _insert took durable; a sink whose _insert commits
+        has nothing to do. Raises StoreWriteError with the records it lost."""
 
     @abstractmethod
     def _prune(self, cutoff: datetime) -> int: ...
@@ -138,14 +151,17 @@ class BatchedStoreSink(Sink):
         if len(self._pending) >= self.batch_rows:
             self._wake.set()
         if len(self._pending) >= self.max_rows:
-            await self._wait_for(self._appended - self.max_rows + self.batch_rows)
+            await self._wait_for(self._appended - self.max_rows + self.batch_rows,
+                                 durable=False)
 
     async def flush(self) -> None:
         self._raise_error()
         if self._wake is None:
             return
+        self._sync_wanted = True
         self._wake.set()
-        await self._wait_for(self._appended)
+        self._synced.set()
+        await self._wait_for(self._appended, durable=True)
 
     async def aclose(self) -> None:
         if self._task is None:
@@ -172,44 +188,103 @@ class BatchedStoreSink(Sink):
             err, self._error = self._error, None
             raise err
 
-    async def _wait_for(self, target: int) -> None:
+    async def _wait_for(self, target: int, *, durable: bool, raise_error: bool = True) -> None:
         assert self._progress is not None
         async with self._progress:
             await self._progress.wait_for(
-                lambda: self._committed >= target or self._error is not None
-                or self._task is None or self._task.done())
-        self._raise_error()
+                lambda: (self._durable if durable else self._inserted) >= target
+                or self._error is not None or self._task is None or self._task.done())
+        if raise_error:
+            self._raise_error()
 
     async def _writer(self) -> None:
+        """Inserts: ``batch_rows`` at a time, while the syncer makes earlier
+        ones durable (a DuckDB load does not stop the staging of the next)."""
         assert self._wake is not None and self._progress is not None
+        syncer = asyncio.create_task(self._syncer(), name=f"sink {self.name} sync")
+        try:
+            while True:
+                if not self._pending and not self._closing:
+                    # asyncio.timeout, not wait_for: 3.11's wait_for could swallow
+                    # a cancellation that arrived as the event was set
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self.flush_secs):
+                            await self._wake.wait()
+                    self._wake.clear()
+                if not self._pending:
+                    if self._closing:
+                        break
+                    continue
+                if self._inserted - self._durable >= self.max_unsynced:
+                    await self._wait_for(self._inserted - self.max_unsynced + 1,
+                                         durable=True, raise_error=False)
+                chunk = self._pending[: self.batch_rows]
+                del self._pending[: self.batch_rows]
+                if await self._run(self._insert, chunk):
+                    self.rows_written += len(chunk)
+                self._inserted += len(chunk)
+                await self._notify()
+        finally:
+            self._writer_done = True
+            self._synced.set()
+            await syncer
+
+    async def _syncer(self) -> None:
+        assert self._progress is not None
         while True:
-            if not self._pending and not self._closing:
-                # asyncio.timeout, not wait_for: 3.11's wait_for could swallow a
-                # cancellation that arrived as the event was set
+            if not self._sync_due():
+                if self._writer_done and self._durable >= self._inserted:
+                    return
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.flush_secs):
-                        await self._wake.wait()
-                self._wake.clear()
-            if not self._pending:
-                if self._closing:
-                    return
+                        await self._synced.wait()
+                self._synced.clear()
                 continue
-            chunk = self._pending[: self.batch_rows]
-            del self._pending[: self.batch_rows]
-            try:
-                await asyncio.to_thread(self._insert, chunk)
-                self.rows_written += len(chunk)
-            except Exception as exc:
-                reason = self._describe(exc)
-                log.error("%s: %s", self.name, reason)
-                self._error = StoreWriteError(self.name, reason, chunk)
-                with contextlib.suppress(Exception):
-                    await asyncio.to_thread(self._disconnect)
-            self._committed += len(chunk)
-            async with self._progress:
-                self._progress.notify_all()
+            target = self._inserted
+            await self._run(self._sync)
+            self._durable = max(self._durable, target)
+            self._last_sync = time.monotonic()
+            if self._durable >= self._appended:
+                self._sync_wanted = False
+            await self._notify()
             if self.retain is not None and self._error is None:
                 await self._maybe_prune()
+
+    async def _notify(self) -> None:
+        assert self._progress is not None
+        async with self._progress:
+            self._progress.notify_all()
+        if self._sync_ready() or self._sync_wanted:
+            self._synced.set()
+
+    def _sync_ready(self) -> bool:
+        """True when the staged inserts are worth a sync now (subclasses)."""
+        return False
+
+    def _sync_due(self) -> bool:
+        if self._durable >= self._inserted:
+            return False
+        return (self._sync_wanted or self._writer_done or self._sync_ready()
+                or time.monotonic() - self._last_sync >= self.flush_secs)
+
+    async def _run(self, step: Any, *args: Any) -> bool:
+        """One blocking step in a worker thread; a failure becomes the
+        sink's error (the records it carries go to the spool)."""
+        try:
+            await asyncio.to_thread(step, *args)
+            return True
+        except Exception as exc:
+            if isinstance(exc, StoreWriteError):
+                reason, lost = exc.reason, exc.records
+            else:
+                reason, lost = self._describe(exc), (args[0] if args else [])
+            log.error("%s: %s", self.name, reason)
+            if self._error is not None:  # not yet raised: keep both sets of records
+                lost = self._error.records + lost  # type: ignore[attr-defined]
+            self._error = StoreWriteError(self.name, reason, lost)
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self._disconnect)
+            return False
 
     async def _maybe_prune(self) -> None:
         if self.retain is None or (

@@ -3,11 +3,16 @@ the embedded store (the default ``./bustap.duckdb``).
 
 Why this insert path: DuckDB's fastest way in from Python is to let it read
 JSON itself. A batch of records becomes one JSON array with one orjson call
-(under a microsecond a record, where one call per record costs several), is
-written to a scratch file in /dev/shm, and ``INSERT ... SELECT FROM
-read_json(file, columns=...)`` parses it in C++ with the GIL released. That
-measured ~130k records/s against ~25k for pyarrow tables built from Python
-lists and ~40k for ``json_transform`` over a parameter (bench/store.py).
+(under a microsecond a record, where one call per record costs several) and
+is staged as a file in ``<database>.staging/``; ``INSERT ... SELECT FROM
+read_json([files], columns=...)`` then loads the staged files in C++ with the
+GIL released, one statement per DuckDB row group (122,880 rows) or per
+``flush_secs``, whichever comes first, and whenever a flush asks (QoS 1/2
+acks). A load that big is written straight to the database file instead of
+through the WAL as well: 11-14 us a record against 20-24 us for one
+statement per 5,000-record batch (bench/store.py, python -m bench.capture).
+A file survives a killed collector and is loaded at the next start.
+
 A batch that does not fit the column types (a parser that put a string in
 ``qos``) is retried through :func:`~bustap.store.schema.safe_row`, which
 moves the odd values to ``extra``: bad input is data, never a lost batch.
@@ -19,9 +24,11 @@ they cost more on insert than they save on these scans.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import tempfile
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -30,10 +37,11 @@ import orjson
 
 from ..errors import ConfigError, SinkError
 from ..record import Record
-from ..store.schema import COLUMNS, TABLE, duckdb_ddl, format_ts, safe_row, with_extra
+from ..store.schema import (COLUMNS, EXTRA_KEY, TABLE, duckdb_ddl, format_ts, safe_row,
+                            with_extra)
 from ..urls import Url
 from . import register_sink
-from ._batched import BatchedStoreSink, describe_params
+from ._batched import BatchedStoreSink, StoreWriteError, describe_params, log
 
 DEFAULT_PATH = "bustap.duckdb"
 PARAMS = {"retain", "batch_rows", "max_rows", "flush_secs"}
@@ -50,6 +58,10 @@ INSERT_SQL = (f"INSERT INTO {TABLE} ({', '.join(c.name for c in COLUMNS)}) SELEC
 # read_json buffers twice maximum_object_size; batches above this are split so
 # that the collector's memory stays bounded (bench/: peak RSS under 300 MB).
 MAX_LOAD_BYTES = 6 << 20
+#: DuckDB's row group: a statement that appends this many rows writes them
+#: to the database file directly, not to the WAL first.
+LOAD_ROWS = 122_880
+_CONVERSION_ERRORS = ("ConversionException", "InvalidInputException", "BinderException")
 
 
 def duckdb_path(url: Url) -> str:
@@ -66,10 +78,6 @@ def duckdb_path(url: Url) -> str:
     return path
 
 
-def _scratch_dir() -> str:
-    return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) \
-        else tempfile.gettempdir()
-
 
 @register_sink("duckdb")
 class DuckDBSink(BatchedStoreSink):
@@ -78,14 +86,25 @@ class DuckDBSink(BatchedStoreSink):
         super().__init__(url)
         self.path = duckdb_path(url)
         self.con: Any = None
-        self._scratch = os.path.join(
-            _scratch_dir(), f"bustap-{os.getpid()}-{next(_counter)}.json")
+        self._stage_dir = Path(
+            os.path.join(tempfile.gettempdir(), f"bustap-{os.getpid()}-{next(_counter)}")
+            if self.path == ":memory:" else f"{self.path}.staging")
+        self._staged: list[tuple[Path, int]] = []  # (file, rows) in order
+        self._staged_rows = 0
+        self._recovered = False
+        self._stage_lock = threading.Lock()  # _insert and _sync run in different threads
+        self._db_lock = threading.RLock()  # so do _sync and _disconnect (after an error)
+        self.max_unsynced = 2 * LOAD_ROWS  # staged files wait on disk, not in memory
 
     @property
     def name(self) -> str:
         return f"duckdb:{self.path}"
 
     def _connect(self) -> None:
+        with self._db_lock:
+            self._open_db()
+
+    def _open_db(self) -> None:
         try:
             import duckdb
         except ImportError as exc:  # pragma: no cover - duckdb is a dependency
@@ -94,11 +113,12 @@ class DuckDBSink(BatchedStoreSink):
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            # DuckDB's defaults (80% of RAM, 16 MB of WAL before a checkpoint)
-            # let a collector grow past 300 MB on a 200k-message burst; these
-            # keep it near 250 MB (bench/capture.py) for the same insert rate.
+            # DuckDB's defaults (80% of RAM) let a collector grow past 300 MB on
+            # a 200k-message burst; 64 MB loads as fast (bench/capture.py). One
+            # thread: a load is one stream of JSON, and the cores are shared
+            # with the event loop and the broker.
             self.con = duckdb.connect(self.path, config={
-                "memory_limit": "96MB", "threads": 2, "checkpoint_threshold": "8MB",
+                "memory_limit": "128MB", "threads": 1, "checkpoint_threshold": "16MB",
                 "allocator_flush_threshold": "16MB"})
         except duckdb.IOException as exc:
             msg = str(exc)
@@ -108,16 +128,21 @@ class DuckDBSink(BatchedStoreSink):
                                 ) from None
             raise SinkError(self.name, msg) from None
         self.con.execute(duckdb_ddl())
+        self._stage_dir.mkdir(parents=True, exist_ok=True)
+        if not self._recovered:  # files a killed collector staged and did not load
+            self._recovered = True
+            with self._stage_lock:
+                self._staged[:0] = [(p, 0) for p in sorted(self._stage_dir.glob("*.json"))]
+        self._load_staged()
 
     def _insert(self, records: list[Record]) -> None:
-        if self.con is None:
-            self._connect()
+        """Stage records as a file; the syncer loads staged files (_sync)."""
         try:
             data = orjson.dumps([with_extra(r) for r in records], default=_default,
                                 option=orjson.OPT_NON_STR_KEYS)
         except (TypeError, orjson.JSONEncodeError):
-            data = None
-        if data is not None and len(data) > MAX_LOAD_BYTES:
+            data = orjson.dumps([_safe_dict(r) for r in records])
+        if len(data) > MAX_LOAD_BYTES:
             if len(records) > 1:
                 half = len(records) // 2
                 self._insert(records[:half])
@@ -126,38 +151,96 @@ class DuckDBSink(BatchedStoreSink):
             big = dict(records[0], payload=None,
                        decode_error=f"record of {len(data)} bytes is over the store's "
                                     f"{MAX_LOAD_BYTES}-byte limit: payload not stored")
-            data = orjson.dumps([with_extra(big)], default=_default,
-                                option=orjson.OPT_NON_STR_KEYS)
-        if data is not None:
-            try:
-                self._load(data)
+            data = orjson.dumps([_safe_dict(big)])
+        path = self._stage_dir / f"{os.getpid()}-{next(_counter):012d}.json"
+        with self._stage_lock:
+            self._stage_dir.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            self._staged.append((path, len(records)))
+            self._staged_rows += len(records)
+
+    def _sync_ready(self) -> bool:
+        return self._staged_rows >= LOAD_ROWS
+
+    def _sync(self) -> None:
+        with self._db_lock:
+            if self.con is None:
+                self._open_db()  # loads what is staged
+            else:
+                self._load_staged()
+
+    def _load_staged(self) -> None:
+        """Load every staged file, a row group per statement."""
+        while True:
+            with self._stage_lock:
+                files: list[Path] = []
+                rows = 0
+                while self._staged and (not files or rows + self._staged[0][1] <= LOAD_ROWS):
+                    path, n = self._staged.pop(0)
+                    files.append(path)
+                    rows += n
+                self._staged_rows -= rows
+            if not files:
                 return
-            except Exception as exc:
-                import duckdb
+            self._load_files(files)
 
-                if not isinstance(exc, duckdb.ConversionException | duckdb.InvalidInputException
-                                  | duckdb.BinderException):
-                    raise
-        self._load(orjson.dumps([_safe_dict(r) for r in records]))
-
-    def _load(self, data: bytes) -> None:
-        with open(self._scratch, "wb") as fh:
-            fh.write(data)
+    def _load_files(self, files: list[Path]) -> None:
+        """One statement, else file by file with the odd values of a file that
+        does not fit moved to ``extra``."""
         try:
-            self.con.execute(INSERT_SQL, [self._scratch])
-        finally:
-            os.unlink(self._scratch)
+            self._load(files)
+        except Exception as exc:
+            if type(exc).__name__ not in _CONVERSION_ERRORS:
+                raise self._lost(files, exc) from None
+            for i, path in enumerate(files):
+                try:
+                    try:
+                        self._load([path])
+                    except Exception as one:
+                        if type(one).__name__ not in _CONVERSION_ERRORS:
+                            raise
+                        self._load_safe(path)
+                except Exception as one:
+                    raise self._lost(files[i:], one) from None
+        for path in files:
+            path.unlink(missing_ok=True)
+
+    def _load(self, files: list[Path]) -> None:
+        self.con.execute(INSERT_SQL, [[str(p) for p in files]])
+
+    def _load_safe(self, path: Path) -> None:
+        recs = [_unextra(r) for r in orjson.loads(path.read_bytes())]
+        path.write_bytes(orjson.dumps([_safe_dict(r) for r in recs]))
+        self._load([path])
+
+    def _lost(self, files: list[Path], exc: BaseException) -> StoreWriteError:
+        """The records of files that could not be loaded, handed back (the
+        pipeline spools and replays them) and their files removed."""
+        records: list[Record] = []
+        for path in files:
+            try:
+                records += [_unextra(r) for r in orjson.loads(path.read_bytes())]
+            except (OSError, orjson.JSONDecodeError):
+                log.error("%s: staged file %s unreadable", self.name, path)
+                continue
+            path.unlink(missing_ok=True)
+        return StoreWriteError(self.name, self._describe(exc), records)
 
     def _prune(self, cutoff: datetime) -> int:
-        if self.con is None:
-            self._connect()
-        row = self.con.execute(f"DELETE FROM {TABLE} WHERE ts < ?", [cutoff]).fetchone()
-        return int(row[0]) if row else 0
+        with self._db_lock:
+            if self.con is None:
+                self._open_db()
+            row = self.con.execute(f"DELETE FROM {TABLE} WHERE ts < ?", [cutoff]).fetchone()
+            return int(row[0]) if row else 0
 
     def _disconnect(self) -> None:
-        if self.con is not None:
-            con, self.con = self.con, None
-            con.close()
+        with self._db_lock:
+            if self.con is not None:
+                con, self.con = self.con, None
+                con.close()
+            # only when empty: a file staged meanwhile is kept for the next load
+            with self._stage_lock, contextlib.suppress(OSError):
+                self._stage_dir.rmdir()
 
 
 def _default(obj: object) -> object:
@@ -168,6 +251,14 @@ def _default(obj: object) -> object:
     if isinstance(obj, set | frozenset | tuple):
         return list(obj)
     return str(obj)
+
+
+def _unextra(rec: Record) -> Record:
+    """A staged row back as the record it was (what with_extra moved, back in place)."""
+    extra = rec.pop(EXTRA_KEY, None)
+    if isinstance(extra, dict):
+        rec.update(extra)
+    return rec
 
 
 def _safe_dict(rec: Record) -> dict[str, Any]:
