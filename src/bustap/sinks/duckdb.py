@@ -37,8 +37,7 @@ import orjson
 
 from ..errors import ConfigError, SinkError
 from ..record import Record
-from ..store.schema import (COLUMNS, EXTRA_KEY, TABLE, duckdb_ddl, format_ts, safe_row,
-                            with_extra)
+from ..store.schema import COLUMNS, EXTRA_KEY, TABLE, duckdb_ddl, format_ts, safe_row, with_extra
 from ..urls import Url
 from . import register_sink
 from ._batched import BatchedStoreSink, StoreWriteError, describe_params, log
