@@ -16,7 +16,8 @@ from ..errors import DecodeError
 from ..message import Message
 from ..record import Record
 from . import register_decoder
-from ._util import clip, to_number
+from ._util import cached_number as to_number
+from ._util import clip
 from .base import Decoder
 
 #: bosh-agent alert severities (alert.go): 1 alert, 2 critical, 3 error, 4 warning.
@@ -91,11 +92,6 @@ def vitals_fields(name: str, vitals: Any, fields: dict[str, Any]) -> None:
 _CONTAINERS = (dict, list)
 
 
-def _pct(fields: dict[str, Any], key: str) -> str | None:
-    v = fields.get(key)
-    return f"{v}%" if type(v) in _NUMBERS else None
-
-
 _NUMBERS = (int, float)
 
 
@@ -119,19 +115,23 @@ class BoshHeartbeat(_Hm):
         fields: dict[str, Any] = {}
         _identity(value, fields)
         vitals_fields(self.name, value.get("vitals"), fields)
-        state = fields.get("job_state")
-        job = fields.get("job")
+        get = fields.get
+        state = get("job_state")
+        job = get("job")
         who = f"{job}/{fields['index']}" if job is not None and "index" in fields else \
             str(job or "")
-        parts = [p for p in (
-            f"cpu {fields['cpu.user']}% user {fields.get('cpu.sys', '?')}% sys"
-            if isinstance(fields.get("cpu.user"), int | float) else None,
-            f"mem {_pct(fields, 'mem.percent')}" if _pct(fields, "mem.percent") else None,
-            f"load {fields['load.1m']}" if "load.1m" in fields else None,
-            f"disk {_pct(fields, 'disk.system.percent')} system" if _pct(
-                fields, "disk.system.percent") else None,
-            f"{_pct(fields, 'disk.persistent.percent')} persistent" if _pct(
-                fields, "disk.persistent.percent") else None) if p]
+        parts = []
+        user = get("cpu.user")
+        if type(user) in _NUMBERS:
+            parts.append(f"cpu {user}% user {get('cpu.sys', '?')}% sys")
+        if type(mem := get("mem.percent")) in _NUMBERS:
+            parts.append(f"mem {mem}%")
+        if "load.1m" in fields:
+            parts.append(f"load {fields['load.1m']}")
+        if type(system := get("disk.system.percent")) in _NUMBERS:
+            parts.append(f"disk {system}% system")
+        if type(persistent := get("disk.persistent.percent")) in _NUMBERS:
+            parts.append(f"{persistent}% persistent")
         head = " ".join(str(p) for p in (who, state) if p) or "heartbeat"
         fields["summary"] = clip(f"{head}: {', '.join(parts)}" if parts else head)
         rec["device"] = self.agent(msg)

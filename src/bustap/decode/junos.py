@@ -27,7 +27,10 @@ _PREFIXES = ("/junos/events/", "junos/events/")
 # top-level keys copied to fields under their JET names
 _TOP = ("facility", "process-name", "process-id", "message", "time")
 _IFACE_KEYS = ("interface-name", "name", "ifl-name", "ifd-name")
-_SCALARS = (str, int, float, bool)
+_SCALARS = frozenset((str, int, float, bool))
+# keys a summary without a message leaves out of its "k v, ..." detail
+_NOT_DETAIL = frozenset((*_IFACE_KEYS, *_TOP, "router_time", "summary", "topic-event-id",
+                         "severity_raw"))
 
 
 def _topic_fields(topic: str) -> dict[str, Any]:
@@ -118,7 +121,7 @@ class JunosJet(Decoder):
         if attrs:
             # JET attributes are nearly always flat strings: skip the recursive
             # flatten then (a third of this decoder's time in the profile).
-            if len(attrs) <= 64 and all(type(v) in _SCALARS for v in attrs.values()):
+            if len(attrs) <= 64 and _SCALARS.issuperset(map(type, attrs.values())):
                 flat: dict[str, Any] = attrs
             else:
                 flat = {}
@@ -158,8 +161,12 @@ class JunosJet(Decoder):
 
 def _summary(event_id: str, fields: dict[str, Any]) -> str:
     """"SNMP_TRAP_LINK_DOWN on ge-0/0/1.0: ifIndex 529, ifAdminStatus down(2), ..."."""
-    iface = next((fields[k] for k in _IFACE_KEYS if isinstance(fields.get(k), str)
-                  and fields[k]), None)
+    iface = None
+    for key in _IFACE_KEYS:
+        v = fields.get(key)
+        if v and type(v) is str:
+            iface = v
+            break
     head = f"{event_id} on {iface}" if iface else event_id
     message = fields.get("message")
     if isinstance(message, str) and message.strip():
@@ -168,8 +175,6 @@ def _summary(event_id: str, fields: dict[str, Any]) -> str:
         if text.startswith(event_id) and text[len(event_id):len(event_id) + 1] == ":":
             text = text[len(event_id) + 1:].strip()
         return clip(f"{head}: {text}" if text else head)
-    detail = ", ".join(f"{k} {v}" for k, v in fields.items()
-                       if k not in _IFACE_KEYS and k not in _TOP and k not in
-                       ("router_time", "summary", "topic-event-id", "severity_raw")
-                       and isinstance(v, str | int | float))
+    detail = ", ".join([f"{k} {v}" for k, v in fields.items()
+                        if k not in _NOT_DETAIL and type(v) in _SCALARS])
     return clip(f"{head}: {detail}" if detail else head)

@@ -117,7 +117,7 @@ class DuckDBSink(BatchedStoreSink):
             # thread: a load is one stream of JSON, and the cores are shared
             # with the event loop and the broker.
             self.con = duckdb.connect(self.path, config={
-                "memory_limit": "128MB", "threads": 1, "checkpoint_threshold": "16MB",
+                "memory_limit": "96MB", "threads": 1, "checkpoint_threshold": "16MB",
                 "allocator_flush_threshold": "16MB"})
         except duckdb.IOException as exc:
             msg = str(exc)

@@ -100,9 +100,9 @@ def postgres_ddl(table: str = TABLE) -> list[str]:
 def with_extra(rec: Record) -> Record:
     """The record with its keys that have no column moved under EXTRA_KEY
     (only when there are any: the common message record is passed as is)."""
-    other = rec.keys() - KNOWN_KEYS
-    if not other:
+    if KNOWN_KEYS.issuperset(rec):  # no set built for the common record
         return rec
+    other = rec.keys() - KNOWN_KEYS
     out = {k: v for k, v in rec.items() if k in KNOWN_KEYS}
     out[EXTRA_KEY] = {k: rec[k] for k in other}
     return out
