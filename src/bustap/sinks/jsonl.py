@@ -18,6 +18,7 @@ import gzip
 import os
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -127,9 +128,12 @@ class JsonlFileSink(Sink):
         return target
 
     def _finish(self, rotated: Path) -> None:
-        if self.gzip:
-            _gzip_file(rotated)
-        self._prune()
+        # one at a time: a prune that saw a file both plain and half-gzipped
+        # would count it twice and delete one file too many
+        with _FINISH_LOCK:
+            if self.gzip:
+                _gzip_file(rotated)
+            self._prune()
 
     def _prune(self) -> None:
         if self.keep is None:
@@ -149,6 +153,9 @@ class JsonlFileSink(Sink):
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+
+_FINISH_LOCK = threading.Lock()
 
 
 def _gzip_file(path: Path) -> None:
