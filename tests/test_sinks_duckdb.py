@@ -67,6 +67,8 @@ async def test_values_of_the_wrong_type_are_kept(tmp_path: Path) -> None:
 
 
 async def test_flush_makes_durable_and_buffer_is_bounded(tmp_path: Path) -> None:
+    import orjson
+
     path = tmp_path / "c.duckdb"
     sink = make_sink(f"{path}?batch_rows=10&max_rows=20&flush_secs=30")
     assert isinstance(sink, DuckDBSink)
@@ -75,11 +77,13 @@ async def test_flush_makes_durable_and_buffer_is_bounded(tmp_path: Path) -> None
         await sink.write(RecordBatch(records(7, start=i * 7)))
         assert len(sink._pending) < 20 + 7
     await sink.flush()
-    assert sink.rows_written == 70
     assert not sink._pending
-    count = sink.con.execute("SELECT count(*) FROM records").fetchall()
-    assert count == [(70,)]
+    # durable: on disk in staged files, which a killed collector loads at its next start
+    staged = sorted(sink._stage_dir.glob("*.json"))
+    assert sum(len(orjson.loads(p.read_bytes())) for p in staged) == 70
     await sink.aclose()
+    assert sink.rows_written == 70
+    assert [r["seq"] for r in stored(path)] == list(range(70))
 
 
 async def test_loads_a_row_group_at_a_time_without_flush(tmp_path: Path,
@@ -140,19 +144,23 @@ async def test_retain_deletes_old_records(tmp_path: Path) -> None:
 
 async def test_database_going_away_is_a_sink_error_then_recovers(tmp_path: Path) -> None:
     path = tmp_path / "e.duckdb"
-    sink = make_sink(str(path))
+    sink = make_sink(f"{path}?flush_secs=0.1")
     assert isinstance(sink, DuckDBSink)
     await sink.open()
     await sink.write(RecordBatch(records(3)))
     await sink.flush()
+    await asyncio.sleep(0.5)  # loaded
     sink.con.close()  # the database is gone under the sink
     await sink.write(RecordBatch(records(3, start=3)))
+    await sink.flush()  # staged
+    await asyncio.sleep(0.5)  # the load fails
     with pytest.raises(SinkError) as err:
-        await sink.flush()
-    assert err.value.records and len(err.value.records) == 3  # type: ignore[attr-defined]
-    await sink.write(RecordBatch(records(3, start=6)))  # reconnects
+        await sink.write(RecordBatch(records(3, start=6)))
+    assert len(err.value.records) == 3  # type: ignore[attr-defined]
+    assert [r["seq"] for r in err.value.records] == [3, 4, 5]  # type: ignore[attr-defined]
+    await sink.write(RecordBatch(records(3, start=9)))  # reconnects
     await sink.aclose()
-    assert [r["seq"] for r in stored(path)] == [0, 1, 2, 6, 7, 8]
+    assert [r["seq"] for r in stored(path)] == [0, 1, 2, 9, 10, 11]
 
 
 async def test_locked_database_is_a_clear_error(tmp_path: Path) -> None:

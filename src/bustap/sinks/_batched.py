@@ -3,10 +3,12 @@
 ``write()`` only appends to the buffer, so the event loop goes back to
 reading sockets at once; a writer task inserts what has gathered (up to
 ``batch_rows`` at a time) in a worker thread, where the database drivers
-release the GIL. A sink may stage inserts and make them durable later in
-bigger steps (``_sync``: DuckDB loads row-group-sized batches); it syncs at
-least every ``flush_secs``. ``flush()`` waits until everything written before
-it is durable, so the pipeline can acknowledge QoS 1/2 messages after it.
+release the GIL. ``_insert`` makes records durable (PostgreSQL commits;
+DuckDB stages a file that survives a killed collector); a sink may then load
+them in bigger steps (``_sync``: DuckDB loads a row group per statement), in
+a second task so that loading does not stop inserting, at least every
+``flush_secs``. ``flush()`` waits until everything written before it is
+durable, so the pipeline can acknowledge QoS 1/2 messages after it.
 When the buffer holds ``max_rows``, ``write()`` waits: memory stays bounded
 and the wait pushes back to the sources. ``aclose()`` writes what is left, so
 a Ctrl-C loses nothing.
@@ -88,12 +90,11 @@ class BatchedStoreSink(Sink):
             self.retain = parse_duration(retain, what="retain")
         self._pending: list[Record] = []
         self._appended = 0  # records handed to write(), ever
-        self._inserted = 0  # records handed to _insert (or given up on), ever
-        self._durable = 0  # records made durable by _sync (or given up on), ever
-        self._sync_wanted = False
+        self._inserted = 0  # records _insert made durable (or gave up on), ever
+        self._synced = 0  # records _sync loaded (or gave up on), ever
         self._last_sync = time.monotonic()
         self._writer_done = False
-        self._synced = asyncio.Event()
+        self._sync_wake = asyncio.Event()
         #: inserted but not yet synced records the writer lets gather at most
         self.max_unsynced = 1 << 62
         self._error: SinkError | None = None
@@ -151,17 +152,14 @@ class BatchedStoreSink(Sink):
         if len(self._pending) >= self.batch_rows:
             self._wake.set()
         if len(self._pending) >= self.max_rows:
-            await self._wait_for(self._appended - self.max_rows + self.batch_rows,
-                                 durable=False)
+            await self._wait_for(self._appended - self.max_rows + self.batch_rows)
 
     async def flush(self) -> None:
         self._raise_error()
         if self._wake is None:
             return
-        self._sync_wanted = True
         self._wake.set()
-        self._synced.set()
-        await self._wait_for(self._appended, durable=True)
+        await self._wait_for(self._appended)
 
     async def aclose(self) -> None:
         if self._task is None:
@@ -188,11 +186,12 @@ class BatchedStoreSink(Sink):
             err, self._error = self._error, None
             raise err
 
-    async def _wait_for(self, target: int, *, durable: bool, raise_error: bool = True) -> None:
+    async def _wait_for(self, target: int, *, synced: bool = False,
+                        raise_error: bool = True) -> None:
         assert self._progress is not None
         async with self._progress:
             await self._progress.wait_for(
-                lambda: (self._durable if durable else self._inserted) >= target
+                lambda: (self._synced if synced else self._inserted) >= target
                 or self._error is not None or self._task is None or self._task.done())
         if raise_error:
             self._raise_error()
@@ -215,9 +214,9 @@ class BatchedStoreSink(Sink):
                     if self._closing:
                         break
                     continue
-                if self._inserted - self._durable >= self.max_unsynced:
+                if self._inserted - self._synced >= self.max_unsynced:
                     await self._wait_for(self._inserted - self.max_unsynced + 1,
-                                         durable=True, raise_error=False)
+                                         synced=True, raise_error=False)
                 chunk = self._pending[: self.batch_rows]
                 del self._pending[: self.batch_rows]
                 if await self._run(self._insert, chunk):
@@ -226,26 +225,24 @@ class BatchedStoreSink(Sink):
                 await self._notify()
         finally:
             self._writer_done = True
-            self._synced.set()
+            self._sync_wake.set()
             await syncer
 
     async def _syncer(self) -> None:
         assert self._progress is not None
         while True:
             if not self._sync_due():
-                if self._writer_done and self._durable >= self._inserted:
+                if self._writer_done and self._synced >= self._inserted:
                     return
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.flush_secs):
-                        await self._synced.wait()
-                self._synced.clear()
+                        await self._sync_wake.wait()
+                self._sync_wake.clear()
                 continue
             target = self._inserted
             await self._run(self._sync)
-            self._durable = max(self._durable, target)
+            self._synced = max(self._synced, target)
             self._last_sync = time.monotonic()
-            if self._durable >= self._appended:
-                self._sync_wanted = False
             await self._notify()
             if self.retain is not None and self._error is None:
                 await self._maybe_prune()
@@ -254,17 +251,17 @@ class BatchedStoreSink(Sink):
         assert self._progress is not None
         async with self._progress:
             self._progress.notify_all()
-        if self._sync_ready() or self._sync_wanted:
-            self._synced.set()
+        if self._sync_ready():
+            self._sync_wake.set()
 
     def _sync_ready(self) -> bool:
         """True when the staged inserts are worth a sync now (subclasses)."""
         return False
 
     def _sync_due(self) -> bool:
-        if self._durable >= self._inserted:
+        if self._synced >= self._inserted:
             return False
-        return (self._sync_wanted or self._writer_done or self._sync_ready()
+        return (self._writer_done or self._sync_ready()
                 or time.monotonic() - self._last_sync >= self.flush_secs)
 
     async def _run(self, step: Any, *args: Any) -> bool:

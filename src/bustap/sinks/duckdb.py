@@ -4,14 +4,15 @@ the embedded store (the default ``./bustap.duckdb``).
 Why this insert path: DuckDB's fastest way in from Python is to let it read
 JSON itself. A batch of records becomes one JSON array with one orjson call
 (under a microsecond a record, where one call per record costs several) and
-is staged as a file in ``<database>.staging/``; ``INSERT ... SELECT FROM
-read_json([files], columns=...)`` then loads the staged files in C++ with the
-GIL released, one statement per DuckDB row group (122,880 rows) or per
-``flush_secs``, whichever comes first, and whenever a flush asks (QoS 1/2
-acks). A load that big is written straight to the database file instead of
-through the WAL as well: 11-14 us a record against 20-24 us for one
-statement per 5,000-record batch (bench/store.py, python -m bench.capture).
-A file survives a killed collector and is loaded at the next start.
+is staged as a file in ``<database>.staging/``; a staged file survives a
+killed collector (it is loaded at the next start), so a flush (the QoS 1/2
+ack) waits for no more than that, as for the JSONL sink. A second task loads
+the staged files with ``INSERT ... SELECT FROM read_json([files], ...)``, in
+C++ with the GIL released, one statement per DuckDB row group (122,880 rows)
+or per ``flush_secs``, whichever comes first. A load that big is written
+straight to the database file instead of through the WAL as well: 11-14 us
+a record against 20-24 us for one statement per 5,000-record batch
+(bench/store.py, python -m bench.capture).
 
 A batch that does not fit the column types (a parser that put a string in
 ``qos``) is retried through :func:`~bustap.store.schema.safe_row`, which
