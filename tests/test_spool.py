@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from bustap.errors import SinkError
 from bustap.sinks import RecordBatch, Sink
 from bustap.sinks._batched import StoreWriteError
@@ -20,6 +22,7 @@ class FlakySink(Sink):
         self.rows: list[int] = []
         self.down = False
         self.lost_chunk: list[dict[str, int]] | None = None
+        self.lost_at_close: list[dict[str, int]] | None = None
 
     async def write(self, batch: RecordBatch) -> None:
         if self.lost_chunk is not None:
@@ -28,6 +31,11 @@ class FlakySink(Sink):
         if self.down:
             raise SinkError(self.name, "connection refused")
         self.rows.extend(int(r["seq"]) for r in batch.records)
+
+    async def aclose(self) -> None:
+        if self.lost_at_close is not None:
+            chunk, self.lost_at_close = self.lost_at_close, None
+            raise StoreWriteError(self.name, "last load failed", chunk)
 
 
 def batch(start: int, n: int) -> RecordBatch:
@@ -75,6 +83,23 @@ async def test_what_is_left_is_replayed_at_next_start(tmp_path: Path) -> None:
     await spool2.open()
     await spool2.aclose()
     assert again.rows == list(range(5))
+
+
+async def test_records_a_sink_fails_on_close_are_replayed_at_next_start(
+        tmp_path: Path) -> None:
+    sink = FlakySink()
+    spool = Spool(sink, directory=tmp_path)
+    await spool.open()
+    await spool.write(batch(0, 3))
+    sink.lost_at_close = [{"seq": 1}, {"seq": 2}]
+    with pytest.raises(SinkError):
+        await spool.aclose()
+    again = FlakySink()
+    again.url = sink.url
+    spool2 = Spool(again, directory=tmp_path)
+    await spool2.open()
+    await spool2.aclose()
+    assert again.rows == [1, 2]
 
 
 async def test_full_spool_drops_and_counts(tmp_path: Path) -> None:

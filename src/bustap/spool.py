@@ -192,4 +192,13 @@ class Spool:
         if self.backlog_bytes > 0:
             log.warning("%s: %d bytes left in %s, replayed at the next start", self.name,
                         self.backlog_bytes, self.path)
-        await self.sink.aclose()
+        try:
+            await self.sink.aclose()
+        except SinkError as exc:
+            # the last inserts failed as the sink closed: keep them for the next start
+            lost = getattr(exc, "records", None)
+            if lost:
+                self._append(RecordBatch(list(lost)))
+                log.warning("%s: %d records spooled to %s, replayed at the next start",
+                            self.name, len(lost), self.path)
+            raise
