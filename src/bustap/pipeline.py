@@ -15,12 +15,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .decode import DecoderChain
+from .encode import message_record
 from .errors import BustapError, ConnectError, SinkError
 from .message import Message
 from .record import EventType, Kind, Record, Writer
@@ -28,6 +29,7 @@ from .sinks import RecordBatch, Sink
 from .sinks.jsonl import StdoutSink
 from .sources import Batch, Lifecycle, Source
 from .spool import Spool
+from .workers import DecodePool, Encoded, as_tuple, encode
 
 log = logging.getLogger("bustap.pipeline")
 
@@ -58,12 +60,22 @@ class Counters:
                 "elapsed_secs": round(time.monotonic() - self.started, 3)}
 
 
+@dataclass(slots=True)
+class _Submitted:
+    future: asyncio.Future[Encoded]
+    source: Source
+    batch: Batch
+    seq: int
+    items: list[Message]
+    done: bool  # -C reached: not acked, the rest of the batch is left to the broker
+
+
 class Pipeline:
     def __init__(self, sources: Sequence[Source], sinks: Sequence[Sink], *,
                  writer: Writer | None = None, decoders: DecoderChain | None = None,
                  processors: Sequence[Processor] = (), count: int | None = None,
                  timeout: float | None = None, queue_batches: int = 8,
-                 spool: bool = True) -> None:
+                 spool: bool = True, workers: int = 0) -> None:
         self.sources = list(sources)
         self.counters = Counters()
         self.sinks = list(sinks)
@@ -84,9 +96,13 @@ class Pipeline:
         self._messages = 0
         # emit() (periodic dumps) and the consumer both write: one at a time
         self._write_lock = asyncio.Lock()
+        # message batches being encoded by worker processes, oldest first
+        self.pool = DecodePool(workers, self.decoders) if workers > 0 else None
+        self._inflight: deque[_Submitted] = deque()
 
     async def emit(self, records: list[Record]) -> None:
         """Stamp and write records made outside the sources (dumps) to every sink."""
+        await self._complete(0)  # after the records seq was given out before them
         stamped = [self.writer.stamp(r) for r in records]
         self.counters.records += len(stamped)
         await self._write(stamped)
@@ -98,6 +114,8 @@ class Pipeline:
     async def run(self) -> Counters:
         for out in self._outputs:
             await out.open()
+        if self.pool is not None:
+            await self.pool.start()
         pumps = [asyncio.create_task(self._pump(s), name=f"source {s.name}")
                  for s in self.sources]
         try:
@@ -109,6 +127,9 @@ class Pipeline:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             await self._drain()
+            await self._complete(0)
+            if self.pool is not None:
+                self.pool.close()
             await self._close_sources()
             for out in self._outputs:
                 try:
@@ -185,6 +206,10 @@ class Pipeline:
 
     async def _handle(self, source: Source, batch: Batch) -> bool:
         """Turn one batch into records, write them, ack. True when -C is reached."""
+        if self.pool is not None:
+            if batch.items and all(type(i) is Message for i in batch.items):
+                return await self._submit(source, batch)
+            await self._complete(0)  # what was submitted before this batch goes first
         records, done = self._records(source, batch.items)
         if records:
             # flush (make durable) only when a broker waits for our ack: sinks that
@@ -196,6 +221,48 @@ class Pipeline:
         # disconnects a client that does not read for its write deadline.
         await asyncio.sleep(0)
         return done
+
+    async def _submit(self, source: Source, batch: Batch) -> bool:
+        """Hand a batch of messages to a worker with its seq range; write the
+        oldest encoded batches while more than one per worker is out."""
+        assert self.pool is not None
+        items: list[Message] = batch.items  # type: ignore[assignment]  # checked by _handle
+        done = False
+        if self.count is not None and self._messages + len(items) >= self.count:
+            items = items[: self.count - self._messages]
+            done = True
+        seq = self.writer.seq
+        self.writer.seq += len(items)
+        self._messages += len(items)
+        future = self.pool.submit(seq, self.writer.writer_id, source.name, items)
+        self._inflight.append(_Submitted(future, source, batch, seq, items, done))
+        await self._complete(0 if done else self.pool.workers)
+        await asyncio.sleep(0)
+        return done
+
+    async def _complete(self, keep: int) -> None:
+        """Write and ack submitted batches, in order, until ``keep`` are left."""
+        while len(self._inflight) > keep:
+            sub = self._inflight[0]
+            try:
+                lines, errors, size = await sub.future
+            except Exception as exc:  # a worker died: encode here, lose nothing
+                log.warning("worker process failed (%s): encoding in process", exc)
+                lines, errors, size = encode(sub.seq, self.writer.writer_id, sub.source.name,
+                                             [as_tuple(m) for m in sub.items], self.decoders,
+                                             self.writer.clock)
+            self._inflight.popleft()
+            n = len(sub.items)
+            c = self.counters
+            c.received += n
+            c.records += n
+            c.bytes_in += size
+            c.decode_errors += errors
+            c.per_source[sub.source.name] += n
+            await self._write_batch(RecordBatch.from_lines(lines, n),
+                                    durable=sub.batch.ack is not None)
+            if sub.batch.ack is not None and not sub.done:
+                sub.batch.ack()
 
     def _records(self, source: Source, items: list[Any]) -> tuple[list[Record], bool]:
         writer = self.writer
@@ -210,27 +277,11 @@ class Pipeline:
         done = False
         for item in items:
             if type(item) is Message:
-                m = item
-                rec: Record = {"seq": seq, "writer_id": wid, "timestamp": clock.format(m.received),
-                               "event_type": "log", "source": name, "kind": "message",
-                               "protocol": m.protocol, "topic": m.topic}
-                if m.qos is not None:
-                    rec["qos"] = m.qos
-                    rec["retain"] = m.retain
-                    rec["dup"] = m.dup
-                if m.reply:
-                    rec["reply"] = m.reply
-                if m.headers:
-                    rec["headers"] = m.headers
-                if m.properties:
-                    rec["properties"] = m.properties
-                size = len(m.payload)
-                rec["size"] = size
-                decode(m, rec)
+                rec = message_record(item, seq, wid, name, clock, decode)
                 if "decode_error" in rec:
                     c.decode_errors += 1
                 c.received += 1
-                c.bytes_in += size
+                c.bytes_in += rec["size"]
                 self._messages += 1
                 out.append(rec)
                 seq += 1
@@ -274,7 +325,9 @@ class Pipeline:
         return self.writer.new(EventType.LOG_CLOSE, source.name, **item.info)
 
     async def _write(self, records: list[Record], *, durable: bool = True) -> None:
-        batch = RecordBatch(records)
+        await self._write_batch(RecordBatch(records), durable=durable)
+
+    async def _write_batch(self, batch: RecordBatch, *, durable: bool = True) -> None:
         async with self._write_lock:
             for out in self._outputs:
                 try:
@@ -287,4 +340,4 @@ class Pipeline:
                 except SinkError:
                     self.counters.errors[f"sink:{out.name}"] += 1
                     raise
-        self.counters.written += len(records)
+        self.counters.written += len(batch)

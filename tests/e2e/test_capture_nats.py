@@ -196,3 +196,67 @@ def test_creds_file_decentralised_auth(version: str, binary: str, tmp_path: Path
     assert auth.user_seed not in b.out.read_text() + b.stderr()
     anon = run_bustap("capture", server.url, "-C", "1")
     assert anon.returncode == 2 and "Authorization Violation" in anon.stderr
+
+
+def test_workers_keep_order_seq_and_decoding(nats_server: NatsServer,
+                                             bustap_bg: BgFactory) -> None:
+    b = bustap_bg("capture", nats_server.url, "-t", "hm.>", "--workers", "2", "-C", "3000")
+    b.wait_ready()
+    beat = json.loads(BOSH_HEARTBEAT)
+    publish(nats_server.url, *[(BOSH_HEARTBEAT_SUBJECT, json.dumps(dict(beat, index=i)).encode(),
+                                None, "") for i in range(3000)])
+    assert b.proc.wait(30) == 0
+    recs = b.records()
+    assert [r["seq"] for r in recs] == list(range(len(recs)))
+    msgs = [r for r in recs if r.get("kind") == "message"]
+    assert [r["fields"]["index"] for r in msgs] == list(range(3000))
+    assert {r["decoder"] for r in msgs} == {"bosh-heartbeat"}
+    assert msgs[0]["fields"]["cpu.user"] == float(beat["vitals"]["cpu"]["user"])
+
+
+def test_stalled_sink_pauses_reading_instead_of_dropping(nats_server: NatsServer,
+                                                         tmp_path: Path) -> None:
+    """nats-py reads whatever arrives; with the pipeline stalled (a TCP peer that
+    does not read) bustap stops reading the socket instead of letting nats-py
+    drop more than its 65,536 pending messages as a slow consumer."""
+    import socket
+    import subprocess
+    import threading
+    import time
+
+    from tests.conftest import BUSTAP
+
+    n = 100_000
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    received = bytearray()
+    stalled = threading.Event()
+
+    def peer() -> None:
+        conn, _ = listener.accept()
+        stalled.wait(30)  # do not read until the flood has been published
+        while chunk := conn.recv(1 << 20):
+            received.extend(chunk)
+        conn.close()
+
+    thread = threading.Thread(target=peer, daemon=True)
+    thread.start()
+    err = tmp_path / "stderr"
+    with err.open("wb") as errf:
+        proc = subprocess.Popen([*BUSTAP, "capture", nats_server.url, "-t", "flood", "-C",
+                                 str(n), "-o", f"tcp://127.0.0.1:{port}"], stderr=errf)
+    try:
+        time.sleep(1.5)
+        publish(nats_server.url, *[("flood", b"%d" % i, None, "") for i in range(n)])
+        time.sleep(1.0)
+        stalled.set()
+        assert proc.wait(60) == 0, err.read_text()
+    finally:
+        stalled.set()
+        if proc.poll() is None:
+            proc.kill()
+        listener.close()
+    thread.join(10)
+    recs = [json.loads(line) for line in bytes(received).splitlines()]
+    assert not [r for r in recs if r.get("reason") == "slow_consumer"]
+    assert [r["payload"] for r in recs if r.get("kind") == "message"] == list(range(n))

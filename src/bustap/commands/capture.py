@@ -71,6 +71,9 @@ def register(sub: Any) -> None:
     p.add_argument("--retain", metavar="DURATION",
                    help="in DuckDB/PostgreSQL outputs, delete records older than this "
                    "(7d, 12h); same as ?retain= on the store URL")
+    p.add_argument("--workers", type=int, default=0, metavar="N",
+                   help="decode and encode in N worker processes (default 0: in this "
+                   "one); pays when decoding is the bottleneck and a core is free")
     add_connection_flags(p)
     p.set_defaults(func=run)
 
@@ -78,6 +81,8 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.count is not None and args.count <= 0:
         raise ConfigError(f"-C/--count must be positive, not {args.count}", value=args.count)
+    if not 0 <= args.workers <= 64:
+        raise ConfigError(f"--workers must be 0..64, not {args.workers}", value=args.workers)
     if args.timeout is not None and args.timeout <= 0:
         raise ConfigError(f"-W/--timeout must be positive, not {args.timeout}",
                           value=args.timeout)
@@ -119,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
         dump = DumpState()
         processors.append(dump)
     pipeline = Pipeline(sources, sinks, writer=Writer(args.name), decoders=decoders,
-                        processors=processors, count=args.count, timeout=args.timeout)
+                        processors=processors, count=args.count, timeout=args.timeout,
+                        workers=args.workers)
     from ..cli import run_async
 
     counters = run_async(_run(pipeline, dump, args.dump_every))

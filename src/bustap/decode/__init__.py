@@ -225,6 +225,8 @@ class DecoderChain:
     def __init__(self, names: list[str] | None = None,
                  rules: Sequence[object] | None = None) -> None:
         available = load_all()
+        #: what this chain was built from (worker processes build the same)
+        self.config = (names, list(rules or []))
         chosen = names if names is not None else list(available)
         unknown = [n for n in chosen if n not in available and n not in _GENERIC]
         if unknown:

@@ -9,26 +9,47 @@ from __future__ import annotations
 from abc import ABC
 from typing import ClassVar
 
-from ..record import Record, dumps_many
+from ..record import Record, dumps_many, loads
 from ..urls import Url
 
 
 class RecordBatch:
-    __slots__ = ("_lines", "records")
+    """Records and their JSON lines, each made from the other on first use: a
+    batch encoded by a worker process arrives as lines only, and a sink that
+    wants dicts gets them parsed back."""
+
+    __slots__ = ("_count", "_lines", "_records")
 
     def __init__(self, records: list[Record]) -> None:
-        self.records = records
+        self._records: list[Record] | None = records
         self._lines: bytes | None = None
+        self._count = len(records)
+
+    @classmethod
+    def from_lines(cls, lines: bytes, count: int) -> RecordBatch:
+        batch = cls.__new__(cls)
+        batch._records = None
+        batch._lines = lines
+        batch._count = count
+        return batch
+
+    @property
+    def records(self) -> list[Record]:
+        if self._records is None:
+            assert self._lines is not None
+            self._records = [loads(line) for line in self._lines.splitlines()]
+        return self._records
 
     @property
     def lines(self) -> bytes:
         """The batch as JSON lines, encoded on first use."""
         if self._lines is None:
-            self._lines = dumps_many(self.records)
+            assert self._records is not None
+            self._lines = dumps_many(self._records)
         return self._lines
 
     def __len__(self) -> int:
-        return len(self.records)
+        return self._count
 
 
 class Sink(ABC):  # noqa: B024 - every method has a sensible default but write

@@ -1,9 +1,13 @@
 """NATS capture: ``nats://host[:4222]``, ``tls://host:4222`` (client certificates).
 
 Subjects come from ``-t`` and ``?t=`` (default ``>``), ``--queue GROUP`` joins
-a queue group. Core NATS is at-most-once: when bustap cannot keep up, nats-py
-drops messages as a slow consumer; each drop is counted (``dropped``,
-reason ``slow_consumer``), never silent.
+a queue group. Core NATS has no flow control and nats-py reads whatever
+arrives, so bustap stops reading the socket while many messages wait for the
+pipeline (TCP then pushes back on the server, which buffers up to its
+``max_pending`` for a client before it cuts it off as a slow consumer) and
+reads again once they are taken. Should nats-py's own buffer still fill, it
+drops messages as a slow consumer; each drop is counted (``dropped``, reason
+``slow_consumer``), never silent.
 """
 
 from __future__ import annotations
@@ -26,6 +30,31 @@ from .base import Batch, Source
 # it messages are dropped as a slow consumer, and counted. Telegraf's defaults.
 PENDING_MSGS = 65_536
 PENDING_BYTES = 64 * 1024 * 1024
+# ... but it is read only while less than this waits (a quarter of the limits)
+PAUSE_MSGS = PENDING_MSGS // 4
+PAUSE_BYTES = PENDING_BYTES // 4
+
+
+class _FlowQueue(asyncio.Queue[Any]):
+    """nats-py's per-subscription queue, with reading paused above the
+    PAUSE marks (checked as nats-py puts each message) and resumed when
+    taking brings it under a quarter of them."""
+
+    def __init__(self, sub: Any, conn: _Connection) -> None:
+        super().__init__(maxsize=PENDING_MSGS)
+        self._sub = sub
+        self._conn = conn
+
+    def put_nowait(self, item: Any) -> None:
+        super().put_nowait(item)
+        if self.qsize() >= PAUSE_MSGS or self._sub._pending_size >= PAUSE_BYTES:
+            self._conn.pause()
+
+    def get_nowait(self) -> Any:
+        item = super().get_nowait()
+        if self._conn.paused and self.qsize() <= PAUSE_MSGS // 4:
+            self._conn.resume()
+        return item
 
 
 @register_source("nats", "tls")
@@ -55,9 +84,10 @@ class NatsSource(Source):
         conn.nc = nc
         try:
             for subject in subjects:
-                conn.subs.append(await nc.subscribe(subject, queue=queue,
-                                                    pending_msgs_limit=PENDING_MSGS,
-                                                    pending_bytes_limit=PENDING_BYTES))
+                sub = await nc.subscribe(subject, queue=queue, pending_msgs_limit=PENDING_MSGS,
+                                         pending_bytes_limit=PENDING_BYTES)
+                conn.flow_control(sub)
+                conn.subs.append(sub)
             # A subscription the server refuses comes back as an async -ERR:
             # a round trip makes sure it has arrived before we report success.
             await nc.flush(timeout=o.connect_timeout_secs)
@@ -92,6 +122,43 @@ class _Connection:
         self.dropped = 0
         self.wakeup = asyncio.Event()
         self.closed = False
+        self.paused = False
+
+    def flow_control(self, sub: Any) -> None:
+        """Give a subscription a _FlowQueue, when this nats-py's internals are
+        the ones it was written for (else it keeps nats-py's plain queue)."""
+        old = getattr(sub, "_pending_queue", None)
+        if not isinstance(old, asyncio.Queue) or self._socket() is None:
+            return
+        queue = _FlowQueue(sub, self)
+        while not old.empty():
+            queue.put_nowait(old.get_nowait())
+        sub._pending_queue = queue
+
+    def _socket(self) -> asyncio.Transport | None:
+        writer = getattr(getattr(self.nc, "_transport", None), "_io_writer", None)
+        transport = getattr(writer, "transport", None)
+        return transport if hasattr(transport, "pause_reading") else None
+
+    def pause(self) -> None:
+        # asyncio's StreamReader under nats-py resumes reading when its own
+        # buffer drains, so this is checked again on every message put
+        transport = self._socket()
+        if transport is not None and not transport.is_closing() and transport.is_reading():
+            transport.pause_reading()
+            self.paused = True
+
+    def resume(self) -> None:
+        """Read again once every subscription's queue is low."""
+        if any(q.qsize() > PAUSE_MSGS // 4 for q in self._queues()):
+            return
+        transport = self._socket()
+        self.paused = False
+        if transport is not None and not transport.is_closing():
+            transport.resume_reading()
+
+    def _queues(self) -> list[asyncio.Queue[Any]]:
+        return [sub._pending_queue for sub in self.subs]
 
     async def on_error(self, exc: Exception) -> None:
         from nats.errors import SlowConsumerError
@@ -109,7 +176,7 @@ class _Connection:
         self.wakeup.set()
 
     async def __aiter__(self) -> AsyncIterator[Batch]:
-        queues = [sub._pending_queue for sub in self.subs]
+        queues = self._queues()
         exclude = self.exclude
         first: list[Any] = []
         limit = self.source.options.batch_max
