@@ -73,12 +73,24 @@ def _hwm_mb(pid: int) -> float:
     return 0.0
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(c) for c in f.read().split()]
+    except OSError:
+        return []
+
+
 def _wait(proc: subprocess.Popen[bytes], timeout: float) -> tuple[float, float]:
-    """Wait for the process; return (exit time, peak RSS in MB)."""
+    """Wait for the process; return (exit time, peak RSS in MB: the process's
+    plus its worker processes' peaks)."""
     deadline = time.monotonic() + timeout
     peak = 0.0
+    workers: dict[int, float] = {}
     while True:
-        peak = max(peak, _hwm_mb(proc.pid))
+        for child in _children(proc.pid):
+            workers[child] = max(workers.get(child, 0.0), _hwm_mb(child))
+        peak = max(peak, _hwm_mb(proc.pid) + sum(workers.values()))
         pid, status = os.waitpid(proc.pid, os.WNOHANG)
         if pid:
             proc.returncode = os.waitstatus_to_exitcode(status)
@@ -185,6 +197,18 @@ def _publisher(port: int, qos: int, lines: Path, topic: str) -> list[str]:
         return ["mosquitto_pub", "-p", str(port), "-t", topic, "-l"]
     return [sys.executable, "-c", MQTT_PUB, str(port), str(qos), str(lines), topic]
 
+#: bustap with decoding and encoding in two worker processes (capture --workers 2)
+WORKERS = "bustap-w2"
+
+
+def _workers(tool: str) -> list[str]:
+    return ["--workers", "2"] if tool == WORKERS else []
+
+
+def _name(tool: str, sink: str) -> str:
+    return f"bustap -> {sink}" + (" --workers 2" if tool == WORKERS else "")
+
+
 def mqtt_case(broker: Mosquitto, work: Path, n: int, qos: int, tool: str,
               sink: str = "jsonl") -> Result:
     lines = _lines(work / "jet.lines", n)
@@ -201,7 +225,8 @@ def mqtt_case(broker: Mosquitto, work: Path, n: int, qos: int, tool: str,
         f = None
         target = str(out) if sink == "duckdb" else str(out.with_suffix(".jsonl"))
         out = Path(target)
-        sub = subprocess.Popen([*BUSTAP, "capture", broker.url, "-t", "#", "--qos", str(qos),
+        sub = subprocess.Popen([*BUSTAP, "capture", *_workers(tool), broker.url, "-t", "#",
+                                "--qos", str(qos),
                                 "-C", str(n), "-o", target])
         _wait_ready(out)
     t0 = time.monotonic()
@@ -212,7 +237,7 @@ def mqtt_case(broker: Mosquitto, work: Path, n: int, qos: int, tool: str,
     if f:
         f.close()
     received = _count_lines(out) if tool == "mosquitto_sub" else _count_messages(out)
-    name = tool if tool == "mosquitto_sub" else f"bustap -> {sink}"
+    name = tool if tool == "mosquitto_sub" else _name(tool, sink)
     return Result(f"mqtt qos{qos}", name, n, received, t1 - t0, rss)
 
 
@@ -265,7 +290,8 @@ def nats_case(server: NatsServer, work: Path, n: int, tool: str, sink: str = "js
         assert sub.stdout is not None
         sub.stdout.readline()
     else:
-        sub = subprocess.Popen([*BUSTAP, "capture", server.url, "-t", ">", "-C", str(n),
+        sub = subprocess.Popen([*BUSTAP, "capture", *_workers(tool), server.url, "-t", ">",
+                                "-C", str(n),
                                 "-o", str(out)])
         _wait_ready(out)
     t0 = time.monotonic()
@@ -274,7 +300,7 @@ def nats_case(server: NatsServer, work: Path, n: int, tool: str, sink: str = "js
     t1, rss = _wait(sub, timeout=max(60.0, n / 5000))
     pub.wait()
     received = _count_lines(out) if tool == "nats-py" else _count_messages(out)
-    name = "nats-py raw" if tool == "nats-py" else f"bustap -> {sink}"
+    name = "nats-py raw" if tool == "nats-py" else _name(tool, sink)
     return Result("nats", name, n, received, t1 - t0, rss)
 
 
@@ -319,7 +345,10 @@ def run(n: int = 200_000, *, cases: set[str] | None = None, duckdb: bool = True,
             for qos in (0, 1):
                 if cases and f"mqtt{qos}" not in cases:
                     continue
-                for tool, sink in [("mosquitto_sub", "-"), *[("bustap", s) for s in sinks]]:
+                tools = [("mosquitto_sub", "-"), *[("bustap", s) for s in sinks]]
+                if qos == 0:
+                    tools += [(WORKERS, s) for s in sinks]
+                for tool, sink in tools:
                     progress(f"mqtt qos{qos}: {tool} {sink}")
                     rows.append(mqtt_case(broker, work, n, qos, tool, sink).row())
             if not cases or "burst" in cases:
@@ -334,7 +363,8 @@ def run(n: int = 200_000, *, cases: set[str] | None = None, duckdb: bool = True,
                                 'write_deadline: "120s"\n').start()
             wait_port(server.port)
             try:
-                for tool, sink in [("nats-py", "-"), *[("bustap", s) for s in sinks]]:
+                for tool, sink in [("nats-py", "-"), *[("bustap", s) for s in sinks],
+                                   *[(WORKERS, s) for s in sinks]]:
                     progress(f"nats: {tool} {sink}")
                     rows.append(nats_case(server, work, n, tool, sink).row())
             finally:

@@ -200,3 +200,19 @@ def test_bad_parameters() -> None:
 def test_paths(target: str, path: str) -> None:
     sink = make_sink(target)
     assert isinstance(sink, DuckDBSink) and sink.path == path
+
+
+async def test_batches_encoded_by_workers_are_staged_as_they_are(tmp_path: Path) -> None:
+    from bustap.record import dumps_many
+
+    path = tmp_path / "w.duckdb"
+    sink = make_sink(str(path))
+    assert isinstance(sink, DuckDBSink)
+    await sink.open()
+    await sink.write(RecordBatch(records(2)))  # dicts, still pending
+    lines = RecordBatch.from_lines(dumps_many(records(3, start=2)), 3, known_keys=True)
+    await sink.write(lines)
+    assert lines.lines_only  # not parsed back
+    await sink.write(RecordBatch.from_lines(dumps_many(records(2, start=5)), 2))  # parsed
+    await sink.aclose()
+    assert stored(path) == records(7)

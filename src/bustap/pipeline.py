@@ -245,10 +245,10 @@ class Pipeline:
         while len(self._inflight) > keep:
             sub = self._inflight[0]
             try:
-                lines, errors, size = await sub.future
+                lines, errors, size, known = await sub.future
             except Exception as exc:  # a worker died: encode here, lose nothing
                 log.warning("worker process failed (%s): encoding in process", exc)
-                lines, errors, size = encode(sub.seq, self.writer.writer_id, sub.source.name,
+                lines, errors, size, known = encode(sub.seq, self.writer.writer_id, sub.source.name,
                                              [as_tuple(m) for m in sub.items], self.decoders,
                                              self.writer.clock)
             self._inflight.popleft()
@@ -259,7 +259,7 @@ class Pipeline:
             c.bytes_in += size
             c.decode_errors += errors
             c.per_source[sub.source.name] += n
-            await self._write_batch(RecordBatch.from_lines(lines, n),
+            await self._write_batch(RecordBatch.from_lines(lines, n, known_keys=known),
                                     durable=sub.batch.ack is not None)
             if sub.batch.ack is not None and not sub.done:
                 sub.batch.ack()

@@ -22,10 +22,11 @@ from .decode import DecoderChain
 from .encode import message_records
 from .message import Message
 from .record import Clock, dumps_many
+from .store.schema import KNOWN_KEYS
 from .tuning import tune_gc, tune_malloc
 
-#: (lines, decode errors, payload bytes) of one encoded batch
-Encoded = tuple[bytes, int, int]
+#: (lines, decode errors, payload bytes, every key a store column) of one batch
+Encoded = tuple[bytes, int, int, bool]
 
 _chain: DecoderChain | None = None
 _clock: Clock | None = None
@@ -58,7 +59,8 @@ def encode(seq: int, writer_id: str, source: str, items: Sequence[tuple[Any, ...
     messages = [Message(*t) for t in items]
     records = message_records(messages, seq, writer_id, source, clock, chain.decode)
     errors = sum(1 for r in records if "decode_error" in r)
-    return dumps_many(records), errors, sum(len(m.payload) for m in messages)
+    known = all(map(KNOWN_KEYS.issuperset, records))
+    return dumps_many(records), errors, sum(len(m.payload) for m in messages), known
 
 
 class DecodePool:

@@ -18,20 +18,28 @@ class RecordBatch:
     batch encoded by a worker process arrives as lines only, and a sink that
     wants dicts gets them parsed back."""
 
-    __slots__ = ("_count", "_lines", "_records")
+    __slots__ = ("_count", "_lines", "_records", "known_keys")
 
     def __init__(self, records: list[Record]) -> None:
         self._records: list[Record] | None = records
         self._lines: bytes | None = None
         self._count = len(records)
+        #: every key of every record has a store column (nothing for ``extra``)
+        self.known_keys = False
 
     @classmethod
-    def from_lines(cls, lines: bytes, count: int) -> RecordBatch:
+    def from_lines(cls, lines: bytes, count: int, *, known_keys: bool = False) -> RecordBatch:
         batch = cls.__new__(cls)
         batch._records = None
         batch._lines = lines
         batch._count = count
+        batch.known_keys = known_keys
         return batch
+
+    @property
+    def lines_only(self) -> bool:
+        """Encoded elsewhere and not parsed back (yet)."""
+        return self._records is None
 
     @property
     def records(self) -> list[Record]:
