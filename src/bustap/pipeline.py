@@ -259,8 +259,10 @@ class Pipeline:
             c.bytes_in += size
             c.decode_errors += errors
             c.per_source[sub.source.name] += n
-            await self._write_batch(RecordBatch.from_lines(lines, n, known_keys=known),
-                                    durable=sub.batch.ack is not None)
+            batch = RecordBatch.from_lines(lines, n, known_keys=known)
+            for proc in self.processors:  # they want dicts: parsed back (dumps)
+                proc(batch.records)
+            await self._write_batch(batch, durable=sub.batch.ack is not None)
             if sub.batch.ack is not None and not sub.done:
                 sub.batch.ack()
 
