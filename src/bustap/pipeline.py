@@ -127,9 +127,11 @@ class Pipeline:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             await self._drain()
-            await self._complete(0)
-            if self.pool is not None:
-                self.pool.close()
+            try:
+                await self._complete(0)
+            finally:
+                if self.pool is not None:
+                    self.pool.close()
             await self._close_sources()
             for out in self._outputs:
                 try:
@@ -248,9 +250,10 @@ class Pipeline:
                 lines, errors, size, known = await sub.future
             except Exception as exc:  # a worker died: encode here, lose nothing
                 log.warning("worker process failed (%s): encoding in process", exc)
-                lines, errors, size, known = encode(sub.seq, self.writer.writer_id, sub.source.name,
-                                             [as_tuple(m) for m in sub.items], self.decoders,
-                                             self.writer.clock)
+                items = [as_tuple(m) for m in sub.items]
+                lines, errors, size, known = encode(sub.seq, self.writer.writer_id,
+                                                    sub.source.name, items, self.decoders,
+                                                    self.writer.clock)
             self._inflight.popleft()
             n = len(sub.items)
             c = self.counters

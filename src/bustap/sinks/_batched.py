@@ -114,8 +114,8 @@ class BatchedStoreSink(Sink):
     def _insert(self, records: list[Record]) -> None: ...
 
     def _sync(self) -> None:
-        """Make everything _insert took durable; a sink whose _insert commits
-        has nothing to do. Raises StoreWriteError with the records it lost."""
+        """Load what _insert staged into the store proper; a sink whose _insert
+        commits has nothing to do. Raises StoreWriteError with the records it lost."""
 
     @abstractmethod
     def _prune(self, cutoff: datetime) -> int: ...
@@ -197,8 +197,8 @@ class BatchedStoreSink(Sink):
             self._raise_error()
 
     async def _writer(self) -> None:
-        """Inserts: ``batch_rows`` at a time, while the syncer makes earlier
-        ones durable (a DuckDB load does not stop the staging of the next)."""
+        """Inserts: ``batch_rows`` at a time, while the syncer loads earlier
+        ones (a DuckDB load does not stop the staging of the next)."""
         assert self._wake is not None and self._progress is not None
         syncer = asyncio.create_task(self._syncer(), name=f"sink {self.name} sync")
         try:

@@ -230,6 +230,7 @@ class DuckDBSink(BatchedStoreSink):
                         self._load_safe(path)
                 except Exception as one:
                     raise self._lost(files[i:], one) from None
+                path.unlink(missing_ok=True)  # loaded: never again
         for path in files:
             path.unlink(missing_ok=True)
 
