@@ -21,7 +21,10 @@ def test_sample_config_parses(monkeypatch: pytest.MonkeyPatch) -> None:
     mqtt = cfg.sources[0]
     assert mqtt.options.filters == ["/junos/events/#", "sensors/#"]
     assert mqtt.options.password == "from-env" and mqtt.options.qos == 1
-    assert len(cfg.decoders.rules) == 1
+    assert len(cfg.decoders.rules) == 1 and cfg.workers == 0
+    import pickle
+
+    pickle.dumps(cfg.decoders.config)  # what worker processes are built from
     assert [type(s).__name__ for s in cfg.sinks]
 
 
@@ -35,6 +38,7 @@ def test_sample_config_parses(monkeypatch: pytest.MonkeyPatch) -> None:
     ('[[source]]\nurl = "mqtt://h"\n[[decode.rules]]\nfilter = "a/#"\ndecoder = "nope"',
      "nope"),
     ("[[source]\n", "not valid TOML"),
+    ('workers = -1\n[[source]]\nurl = "mqtt://h"', "workers must be an integer 0..64"),
     ('[[source]]\nurl = "mqtt://h"\n[[sink]]\nurl = "nosuch://x"', "unknown sink"),
 ])
 def test_bad_configs_name_the_bad_value(text: str, needle: str) -> None:

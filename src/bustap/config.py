@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .decode import DecoderChain, DecodeRule
+from .decode import DecoderChain
 from .errors import ConfigError
 from .sinks import Sink, make_sink
 from .sources import Source, SourceOptions, make_source
@@ -22,6 +22,7 @@ from .sources import Source, SourceOptions, make_source
 SAMPLE = '''\
 # bustap run bustap.toml: a long-running tap. Every key is optional unless marked.
 name = "tap1"                    # writer_id = "bustap/tap1"
+workers = 0                      # decode in N worker processes (capture --workers)
 
 [[source]]
 url = "mqtt://broker.example:1883"        # required; mqtts:// for TLS
@@ -62,6 +63,7 @@ _SOURCE_KEYS -= {"filters"}
 @dataclass
 class Config:
     name: str | None = None
+    workers: int = 0
     sources: list[Source] = field(default_factory=list)
     sinks: list[Sink] = field(default_factory=list)
     decoders: DecoderChain = field(default_factory=DecoderChain)
@@ -81,8 +83,13 @@ def parse(text: str, *, origin: str = "config") -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{origin}: not valid TOML: {exc}", value=origin) from exc
-    _only(data, {"name", "source", "sink", "decode"}, origin)
+    _only(data, {"name", "workers", "source", "sink", "decode"}, origin)
     cfg = Config(name=_opt_str(data, "name", origin))
+    workers = data.get("workers", 0)
+    if type(workers) is not int or not 0 <= workers <= 64:
+        raise ConfigError(f"{origin}: workers must be an integer 0..64, not {workers!r}",
+                          value=workers)
+    cfg.workers = workers
     for i, src in enumerate(_tables(data, "source", origin)):
         cfg.sources.append(_source(src, f"{origin}: source[{i}]"))
     if not cfg.sources:
@@ -97,8 +104,8 @@ def parse(text: str, *, origin: str = "config") -> Config:
     if not isinstance(decode, dict):
         raise ConfigError(f"{origin}: [decode] must be a table", value="decode")
     _only(decode, {"rules", "decoders"}, f"{origin}: decode")
-    rules = [DecodeRule.from_config(r, i)
-             for i, r in enumerate(_tables(decode, "rules", f"{origin}: decode"))]
+    # the tables themselves, checked by DecoderChain: worker processes rebuild it
+    rules = list(_tables(decode, "rules", f"{origin}: decode"))
     names = decode.get("decoders")
     if names is not None and not (isinstance(names, list)
                                   and all(isinstance(n, str) for n in names)):

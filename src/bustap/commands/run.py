@@ -27,6 +27,6 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = config.load(args.config)
     pipeline = Pipeline(cfg.sources, cfg.sinks, writer=Writer(cfg.name), decoders=cfg.decoders,
-                        timeout=args.timeout)
+                        timeout=args.timeout, workers=cfg.workers)
     run_async(run_pipeline(pipeline))
     return 0
