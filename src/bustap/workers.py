@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import signal
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -34,6 +35,10 @@ _clock: Clock | None = None
 
 def _init(names: list[str] | None, rules: list[Any]) -> None:
     global _chain, _clock
+    # Ctrl-C and systemd's SIGTERM reach the whole process group: the parent
+    # stops gracefully, encoding what it has, and then closes the pool
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     tune_malloc()
     tune_gc()
     _chain = DecoderChain(names, rules)

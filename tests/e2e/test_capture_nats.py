@@ -260,3 +260,31 @@ def test_stalled_sink_pauses_reading_instead_of_dropping(nats_server: NatsServer
     recs = [json.loads(line) for line in bytes(received).splitlines()]
     assert not [r for r in recs if r.get("reason") == "slow_consumer"]
     assert [r["payload"] for r in recs if r.get("kind") == "message"] == list(range(n))
+
+
+def test_workers_stop_gracefully_on_ctrl_c_to_the_group(nats_server: NatsServer,
+                                                        tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    from tests.conftest import BUSTAP, read_records
+
+    out, err = tmp_path / "out.jsonl", tmp_path / "stderr"
+    with err.open("wb") as errf:
+        proc = subprocess.Popen([*BUSTAP, "capture", nats_server.url, "-t", "g.>", "--workers",
+                                 "2", "-o", str(out)], stderr=errf, start_new_session=True)
+    try:
+        time.sleep(2.0)
+        publish(nats_server.url, *[("g.x", b'{"i": %d}' % i, None, "") for i in range(20_000)])
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        assert proc.wait(30) == 0, err.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    recs = read_records(out)
+    assert [r["seq"] for r in recs] == list(range(len(recs)))
+    assert recs[-1]["event_type"] == "log_close"
+    got = [r["payload"]["i"] for r in recs if r.get("kind") == "message"]
+    assert got == list(range(len(got))) and got
+    assert "worker process failed" not in err.read_text()
