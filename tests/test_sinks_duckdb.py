@@ -97,14 +97,16 @@ async def test_loads_a_row_group_at_a_time_without_flush(tmp_path: Path,
     await sink.open()
     await sink.write(RecordBatch(records(45)))
     await asyncio.sleep(0.3)
-    assert sink.con.execute("SELECT count(*) FROM records").fetchall() == [(0,)]
+    with sink._db_lock:
+        assert sink.con.execute("SELECT count(*) FROM records").fetchall() == [(0,)]
     assert len(list(sink._stage_dir.glob("*.json"))) == 5  # staged, not loaded yet
     await sink.write(RecordBatch(records(10, start=45)))
-    for _ in range(50):
-        if not sink._staged and not sink._pending:
+    for _ in range(100):
+        if sink._synced >= 55:  # the syncer has loaded them (not only taken the files)
             break
         await asyncio.sleep(0.05)
-    assert sink.con.execute("SELECT count(*) FROM records").fetchall() == [(55,)]
+    with sink._db_lock:
+        assert sink.con.execute("SELECT count(*) FROM records").fetchall() == [(55,)]
     await sink.aclose()
     assert [r["seq"] for r in stored(path)] == list(range(55))
     assert not sink._stage_dir.exists()
