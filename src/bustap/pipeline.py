@@ -115,7 +115,7 @@ class Pipeline:
         for out in self._outputs:
             await out.open()
         if self.pool is not None:
-            await self.pool.start()
+            self.pool.start()
         pumps = [asyncio.create_task(self._pump(s), name=f"source {s.name}")
                  for s in self.sources]
         try:

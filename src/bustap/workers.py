@@ -77,16 +77,16 @@ class DecodePool:
         self.chain = chain
         self._pool: ProcessPoolExecutor | None = None
 
-    async def start(self) -> None:
+    def start(self) -> None:
         # spawn, not fork: the parent has an event loop and driver threads
         names, rules = self.chain.config
         self._pool = ProcessPoolExecutor(self.workers,
                                          mp_context=multiprocessing.get_context("spawn"),
                                          initializer=_init, initargs=(names, rules))
-        loop = asyncio.get_running_loop()
-        # start them all now, not on the first burst
-        await asyncio.gather(*[loop.run_in_executor(self._pool, _ready)
-                               for _ in range(self.workers)])
+        # start them all now, not on the first burst, but without making the
+        # sources wait: early batches queue until a worker is up
+        for _ in range(self.workers):
+            self._pool.submit(_ready)
 
     def submit(self, seq: int, writer_id: str, source: str,
                items: Sequence[Message]) -> asyncio.Future[Encoded]:

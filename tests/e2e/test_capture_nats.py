@@ -275,8 +275,14 @@ def test_workers_stop_gracefully_on_ctrl_c_to_the_group(nats_server: NatsServer,
         proc = subprocess.Popen([*BUSTAP, "capture", nats_server.url, "-t", "g.>", "--workers",
                                  "2", "-o", str(out)], stderr=errf, start_new_session=True)
     try:
-        time.sleep(2.0)
+        deadline = time.monotonic() + 20
+        while not any(r["event_type"] == "log_init" for r in read_records(out)):
+            assert time.monotonic() < deadline and proc.poll() is None, err.read_text()
+            time.sleep(0.05)
         publish(nats_server.url, *[("g.x", b'{"i": %d}' % i, None, "") for i in range(20_000)])
+        while sum(r.get("kind") == "message" for r in read_records(out)) < 1000:
+            assert time.monotonic() < deadline + 20, err.read_text()
+            time.sleep(0.05)
         os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
         assert proc.wait(30) == 0, err.read_text()
     finally:
