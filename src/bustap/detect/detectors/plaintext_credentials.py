@@ -1,0 +1,48 @@
+"""A user name and password sent over a connection without TLS: anyone on
+the path reads them (seed 001's brokers on the plaintext port)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...record import Record
+from .. import register_detector
+from ..base import Context, Detector, Finding, where_from
+from ._login import EVENTS, Logins
+from ._tls import TlsSeen
+
+_NOT_PASSWORDS = frozenset({"nkey", "jwt", "sig", "auth_token"})
+
+
+@register_detector
+class PlaintextCredentials(Detector):
+    id = "plaintext_credentials"
+    title = "password login over plaintext"
+    events = EVENTS | {"tls_handshake", "tls_required"}
+    params = {"tls_ports": [8883, 8884]}
+    tls_ports: list[int]
+
+    def __init__(self, ctx: Context, **params: Any) -> None:
+        super().__init__(ctx, **params)
+        self.tls = TlsSeen(ctx.max_keys)
+        self.logins = Logins(ctx.max_keys)
+
+    def feed(self, rec: Record, t: float) -> list[Finding]:
+        if self.tls.note(rec):
+            return []
+        login = self.logins.feed(rec, t)
+        if login is None:
+            return []
+        rec, t = login
+        user = rec.get("username")
+        if not user or self.tls.secure(rec, self.tls_ports):
+            return []
+        creds = rec.get("credentials")
+        if isinstance(creds, list) and creds and "pass" not in creds \
+                and set(creds) & _NOT_PASSWORDS:
+            return []
+        port = rec.get("listener_port")
+        on = f" on port {port}" if port else ""
+        return [self.hit(rec, t, {"username": user, "listener_port": port},
+                         f"user {user!r} logged in with a password over plaintext{on}"
+                         f"{where_from(rec)}", subject=str(user))]
