@@ -224,6 +224,8 @@ class Engine:
         return self.settings.resolve_secs if v is None else v
 
     def _time(self, rec: Record) -> float:
+        if rec.get("event_type") in ("log_init", "log_close") and self.now:
+            return self.now  # stamped when read, not when it happened
         text = rec.get("log_time") or rec.get("timestamp")
         if not isinstance(text, str):
             return self.now or time.time()
