@@ -36,6 +36,8 @@ def make_detection(args: argparse.Namespace, names: Sequence[str], *,
     if settings is None:
         rules = getattr(args, "rules", None)
         settings = load_rules(rules) if rules else DetectSettings()
+    if not settings.enabled:
+        return None, None
     targets = list(getattr(args, "alert_output", None) or settings.outputs)
     outputs = Outputs(targets)  # validates the targets before anything connects
     path = None

@@ -123,9 +123,13 @@ class Engine:
                 dets = by_event.get(str(rec.get("event") or et), ())
                 if not dets and not every:
                     continue
-            t = self._time(rec) if self.event_time else wall
-            if t > self.now:
-                self.now = t
+            if not self.event_time:
+                t = wall
+            elif rec.get("event_type") in ("log_init", "log_close"):
+                t = self.now or wall  # stamped when read, not when it happened
+            else:
+                t = self._time(rec)
+                self.now = max(self.now, t)
             if not self.ctx.started:
                 self.ctx.started = t
             for det in (*dets, *every):
@@ -224,8 +228,6 @@ class Engine:
         return self.settings.resolve_secs if v is None else v
 
     def _time(self, rec: Record) -> float:
-        if rec.get("event_type") in ("log_init", "log_close") and self.now:
-            return self.now  # stamped when read, not when it happened
         text = rec.get("log_time") or rec.get("timestamp")
         if not isinstance(text, str):
             return self.now or time.time()

@@ -15,6 +15,7 @@ from .rules import RuleSpec, parse_rule
 
 SAMPLE = '''\
 [detect]
+# enabled = false                # no alerts at all
 learn_secs = 600                 # behaviour detectors (new_client...) learn before they fire
 disable = ["new_client"]         # built-in detectors to turn off
 throttle_secs = 300              # a firing alert is re-notified at most this often
@@ -37,12 +38,13 @@ throttle_secs = 300
 '''
 
 COMMON_KEYS = {"severity", "throttle_secs", "resolve_secs", "enabled"}
-_TOP_KEYS = {"learn_secs", "disable", "throttle_secs", "resolve_secs", "admins", "outputs",
-             "max_keys", "evidence_max"}
+_TOP_KEYS = {"enabled", "learn_secs", "disable", "throttle_secs", "resolve_secs", "admins",
+             "outputs", "max_keys", "evidence_max"}
 
 
 @dataclass
 class DetectSettings:
+    enabled: bool = True
     learn_secs: float = 600.0
     throttle_secs: float = 300.0
     resolve_secs: float = 300.0
@@ -92,7 +94,11 @@ def parse_detect(data: dict[str, Any], *, origin: str = "config") -> DetectSetti
             raise ConfigError(f"{where}: unknown key {key!r} (settings: "
                               f"{', '.join(sorted(_TOP_KEYS))}; detectors: "
                               f"{', '.join(sorted(classes))})", value=key)
-        if key in ("disable", "admins", "outputs"):
+        if key == "enabled":
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where}.enabled: expected true or false", value=value)
+            out.enabled = value
+        elif key in ("disable", "admins", "outputs"):
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ConfigError(f"{where}.{key}: expected a list of strings", value=key)
             setattr(out, key, list(value))
