@@ -35,6 +35,7 @@ class Hit:
     source: str = ""
     count: int = 1
     severity: str | None = None  # overrides the rule's severity
+    since: float | None = None  # when the condition began (a window's first event)
 
 
 @dataclass(slots=True)
@@ -190,8 +191,10 @@ def burst(det: Detector, windows: Keyed[Window], rec: Record, t: float,
     if det.ctx.firing(det.rule_id, key):
         return det.hit(rec, t, group, summary(count), subject=subject)
     if full:
-        return det.hit(rec, t, group, summary(len(win.events)), subject=subject,
-                       seqs=win.seqs(), count=len(win.events))
+        hit = det.hit(rec, t, group, summary(len(win.events)), subject=subject,
+                      seqs=win.seqs(), count=len(win.events))
+        hit.since = win.events[0][0]
+        return hit
     return None
 
 

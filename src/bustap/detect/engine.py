@@ -183,8 +183,8 @@ class Engine:
         if a is None:
             digest = hashlib.sha1(f"{det.rule_id}\x00{f.key}\x00{f.t}".encode()).hexdigest()
             a = Active(digest[:16], det.rule_id, f.key, f.group, f.subject,
-                       f.severity or det.level, f.summary, f.source, f.t, f.t, f.count,
-                       f.seqs[:limit])
+                       f.severity or det.level, f.summary, f.source,
+                       f.t if f.since is None else f.since, f.t, f.count, f.seqs[:limit])
             self.active[akey] = a
             self.fired += 1
             self._dirty = True

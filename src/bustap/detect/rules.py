@@ -172,8 +172,10 @@ class RuleDetector(Detector):
             if self.ctx.firing(spec.id, key):
                 return [self.hit(rec, t, group, summary, subject=subject)]
             if full:
-                return [self.hit(rec, t, group, summary, subject=subject, seqs=win.seqs(),
-                                 count=len(win.events))]
+                hit = self.hit(rec, t, group, summary, subject=subject, seqs=win.seqs(),
+                               count=len(win.events))
+                hit.since = win.events[0][0]
+                return [hit]
             return []
         if spec.absent_secs:
             self.last.put(key, (t, group, subject, summary))
@@ -205,7 +207,7 @@ class RuleDetector(Detector):
     def _absent(self, key: str, group: dict[str, Any], subject: str, summary: str,
                 last: float, now: float) -> Finding:
         text = f"{summary} (nothing for {int(now - last)}s)"
-        return Hit(key, group, subject, text, [], now)
+        return Hit(key, group, subject, text, [], now, since=last)
 
     def sticky_alerts(self) -> bool:
         return bool(self.spec.absent_secs)
