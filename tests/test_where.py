@@ -78,10 +78,9 @@ def test_bad_conditions_are_refused_with_the_reason(text: str, reason: str) -> N
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.lists(st.sampled_from(list("abqos .=<>!~()'\"0123456789-_\\")
-                                + [" and ", " or ", "not ", " exists", " contains ",
-                                   "fields.", "topic", "qos", "null", "true", "é"]),
-                max_size=30).map("".join))
+@given(st.lists(st.sampled_from([*"abqos .=<>!~()'\"0123456789-_\\", " and ", " or ",
+                                 "not ", " exists", " contains ", "fields.", "topic", "qos",
+                                 "null", "true", "é"]), max_size=30).map("".join))
 def test_any_text_parses_or_is_refused_cleanly(text: str) -> None:
     try:
         node = where.parse(text)
@@ -146,8 +145,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DuckDBStore]:
     s.close()
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                   HealthCheck.function_scoped_fixture])
+@settings(max_examples=400, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(conditions())
 def test_a_rule_means_what_the_query_means(store: DuckDBStore, text: str) -> None:
     try:
