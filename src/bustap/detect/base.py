@@ -90,7 +90,7 @@ class Context:
     firing: Callable[[str, str], bool] = field(default=lambda rule, key: False)
 
     def learning(self, t: float) -> bool:
-        return t - self.started < self.learn_secs
+        return self.learn_secs > 0 and t - self.started < self.learn_secs
 
     def is_admin(self, *names: object) -> bool:
         return any(isinstance(n, str) and n and fnmatch.fnmatchcase(n, pat)

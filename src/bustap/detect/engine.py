@@ -130,7 +130,7 @@ class Engine:
             else:
                 t = self._time(rec)
                 self.now = max(self.now, t)
-            if not self.ctx.started:
+            if not self.ctx.started and (not self.event_time or t == self.now):
                 self.ctx.started = t
             for det in (*dets, *every):
                 try:
