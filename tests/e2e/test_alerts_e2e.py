@@ -310,7 +310,7 @@ def test_nats_authorization_like_seed_002(version: str, tmp_path: Path,
 class _Hook(BaseHTTPRequestHandler):
     received: list[dict[str, Any]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["content-length"]))
         _Hook.received.append(json.loads(body))
         self.send_response(204)
