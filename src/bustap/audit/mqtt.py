@@ -55,6 +55,8 @@ async def audit_mqtt(url: Url, options: SourceOptions, settings: AuditSettings
     if anon_client is not None:
         report.add("anonymous_access", f"CONNACK success without user name or password "
                    f"(MQTT {anon_client.info['protocol_version']}) on port {port}")
+    elif anon_error is not None and _refused_login(anon_error):
+        report.notes.append(f"anonymous login refused: {anon_error.reason}")
     if base.ssl is None:
         # a plaintext MQTT answer settles that the port is not TLS: only 8883 is probed
         speaks = anon_client is not None or (anon_error is not None

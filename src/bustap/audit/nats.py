@@ -78,9 +78,8 @@ async def audit_nats(url: Url, options: SourceOptions, settings: AuditSettings
     report.broker.update({k: info[k] for k in _INFO_KEYS if k in info}, name="nats-server")
     version = str(info.get("version", ""))
     report.add("info_disclosure", f"INFO before authentication: nats-server {version or '?'}"
-               f", server_id {info.get('server_id', '?')}, go {info.get('go', '?')}, "
-               f"auth_required {bool(info.get('auth_required'))}, max_payload "
-               f"{info.get('max_payload', '?')}")
+               f", go {info.get('go', '?')}, auth_required {_json(info.get('auth_required'))}"
+               f", max_payload {info.get('max_payload', '?')}")
     old = advisories.check("nats", version) if version else None
     if old is not None:
         report.add("version_outdated", f"nats-server {version} (from INFO) is below "
@@ -114,7 +113,7 @@ async def audit_nats(url: Url, options: SourceOptions, settings: AuditSettings
     anon_nc, anon_error = await _try(anon_url, anon_kw, on_error)
     if anon_nc is not None:
         report.add("anonymous_access", "CONNECT without credentials answered by PONG "
-                   f"(auth_required {bool(info.get('auth_required'))})")
+                   f"(INFO auth_required {_json(info.get('auth_required'))})")
 
     secret_login = bool(options.username or options.password or options.token
                         or url.username)
@@ -137,12 +136,15 @@ async def audit_nats(url: Url, options: SourceOptions, settings: AuditSettings
                        f"on port {port}: the password or token crosses the network in clear")
         elif user_error is not None:
             report.notes.append(f"login as {who_user} failed: {user_error.reason}")
-    if anon_nc is None and user_nc is None:
-        if anon_error is not None and not anon_error.fatal:
-            report.error = anon_error.reason
-        elif user_error is None:
-            report.notes.append("anonymous CONNECT refused and no credentials given: "
-                                "subscription, $SYS and JetStream checks skipped")
+    if anon_error is not None:
+        # the server sent INFO, so any failure here is a refusal (no credentials, no
+        # client certificate), not an unreachable server
+        why = ("client certificate required (INFO tls_verify true)"
+               if info.get("tls_verify") else anon_error.reason)
+        report.notes.append(f"anonymous CONNECT refused: {why}")
+    if anon_nc is None and user_nc is None and not has_identity:
+        report.notes.append("no credentials given (-u/-P, --token, --creds, --tls-cert): "
+                            "subscription, $SYS and JetStream checks skipped")
 
     session = anon_nc or user_nc
     who = "anonymous clients" if anon_nc is not None else f"user {who_user}"
@@ -157,6 +159,10 @@ async def audit_nats(url: Url, options: SourceOptions, settings: AuditSettings
                     await nc.close()
     await _check_monitor(report, host, monitor_port, settings.timeout_secs)
     return report
+
+
+def _json(flag: object) -> str:
+    return "true" if flag else "false"
 
 
 def _monitor_port(url: Url, settings: AuditSettings) -> int:
@@ -181,7 +187,7 @@ async def _try(url: Url, kwargs: dict[str, Any], on_error: Any
 
 
 def _denied(errors: list[str], what: str) -> bool:
-    return any("permissions violation" in e.lower() and what in e for e in errors)
+    return any("permissions violation" in e.lower() and what.lower() in e.lower() for e in errors)
 
 
 async def _session_checks(report: TargetReport, nc: Any, errors: list[str], *, who: str,
@@ -200,30 +206,22 @@ async def _session_checks(report: TargetReport, nc: Any, errors: list[str], *, w
 
     timeout = settings.timeout_secs
     errors.clear()
-    await nc.subscribe(">", cb=on_msg)
+    sub = await nc.subscribe(">", cb=on_msg)
     if settings.write_test:
         await nc.subscribe(marker, cb=on_msg)
     await nc.flush(timeout)
     await asyncio.sleep(0.05)  # an -ERR for the SUB arrives before the PONG, its callback after
     sub_denied = _denied(errors, 'Subscription to ">"')
-
-    try:
-        await nc.request("$SYS.REQ.SERVER.PING", b"", timeout=min(timeout, 1.0))
-        report.add("sys_exposed", f"{who} are in the system account: $SYS.REQ.SERVER.PING "
-                   "answered", severity=None if anonymous else Severity.LOW)
-    except (nerr.NoRespondersError, nerr.TimeoutError, TimeoutError):
-        pass
-
-    await _check_jetstream(report, nc, who=who, anonymous=anonymous, timeout=timeout)
-
     if settings.write_test:
         await nc.publish(marker, b"bustap audit write test")
         await nc.flush(timeout)
     await asyncio.sleep(settings.listen_secs)
+    # our own requests below must not count as traffic heard
+    await sub.unsubscribe()
     secs = f"{settings.listen_secs:g}s"
     if not sub_denied:
-        seen = (f"{plural(len(heard.topics), 'subject')} seen in {secs}, e.g. {examples(heard.topics)}"
-                if heard.topics else f"no message seen in {secs}")
+        seen = (f"{plural(len(heard.topics), 'subject')} seen in {secs}, "
+                f"e.g. {examples(heard.topics)}" if heard.topics else f"no message seen in {secs}")
         report.add("wildcard_subscribe", f"SUB '>' allowed for {who}; {seen}",
                    severity=(None if anonymous and heard.topics else
                              Severity.MEDIUM if anonymous else Severity.LOW))
@@ -234,6 +232,14 @@ async def _session_checks(report: TargetReport, nc: Any, errors: list[str], *, w
     elif settings.write_test:
         report.notes.append(f"write test: nothing came back on {marker!r}"
                             + (" (publish denied)" if _denied(errors, "Publish") else ""))
+
+    try:
+        await nc.request("$SYS.REQ.SERVER.PING", b"", timeout=min(timeout, 1.0))
+        report.add("sys_exposed", f"{who} are in the system account: $SYS.REQ.SERVER.PING "
+                   "answered", severity=None if anonymous else Severity.LOW)
+    except (nerr.NoRespondersError, nerr.TimeoutError, TimeoutError):
+        pass
+    await _check_jetstream(report, nc, who=who, anonymous=anonymous, timeout=timeout)
     report.broker.update(subjects=len(heard.topics), messages=heard.messages)
 
 

@@ -102,7 +102,9 @@ _STYLE = {Severity.HIGH: "bold red", Severity.MEDIUM: "yellow", Severity.LOW: "c
 
 def _describe(r: TargetReport) -> str:
     b = r.broker
-    bits = [str(b.get("version") or b.get("name") or "version unknown")]
+    version, name = str(b.get("version") or ""), str(b.get("name") or "")
+    label = version if name in version else f"{name} {version}"
+    bits = [label.strip() or "version unknown"]
     if r.protocol == "mqtt" and b.get("protocol_version"):
         bits.append(f"MQTT {b['protocol_version']}")
     bits.append(str(b["tls_version"]) if b.get("tls_version") else "no TLS")
