@@ -265,8 +265,8 @@ def test_locked_nats(tmp_path: Path) -> None:
 
 
 def test_nats_password_over_plaintext(tmp_path: Path) -> None:
-    config = ('authorization { users: [{user: "app", password: "%s", permissions: '
-              '{subscribe: ["app.>"], publish: ["app.>"]}}] }' % SECRET)
+    config = ('authorization { users: [{user: "app", password: "' + SECRET + '", '
+              'permissions: {subscribe: ["app.>"], publish: ["app.>"]}}] }')
     server = NatsServer(tmp_path / "nats", config_text=config)
     with running(server):
         code, doc, _ = audit(f"{server.url}?monitor={server.http_port}", "-u", "app",
