@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import os
 from typing import Any
 
@@ -35,6 +36,18 @@ NATS_PORT = 4222
 _INFO_KEYS = ("server_id", "server_name", "version", "go", "proto", "headers",
               "auth_required", "tls_required", "tls_available", "tls_verify", "max_payload",
               "jetstream", "cluster", "client_ip")
+
+
+class _QuietTlsEof(logging.Filter):
+    """nats-py upgrades an asyncio stream to TLS, and asyncio then warns
+    "returning true from eof_received() has no effect when using ssl" each
+    time the server closes such a connection: noise under an audit report."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "eof_received()" not in record.getMessage()
+
+
+_QUIET = _QuietTlsEof()
 
 
 async def read_info(host: str, port: int, timeout: float) -> dict[str, Any]:
@@ -68,6 +81,7 @@ async def read_info(host: str, port: int, timeout: float) -> dict[str, Any]:
 async def audit_nats(url: Url, options: SourceOptions, settings: AuditSettings
                      ) -> TargetReport:
     report = TargetReport(url.redacted, "nats")
+    logging.getLogger("asyncio").addFilter(_QUIET)  # once: filters are a set
     host, port = url.host or "127.0.0.1", url.port or NATS_PORT
     monitor_port = _monitor_port(url, settings)
     try:
@@ -121,7 +135,9 @@ async def audit_nats(url: Url, options: SourceOptions, settings: AuditSettings
     # a lone user part of a NATS URL is a token: never shown
     who_user = (repr(options.username) if options.username else
                 repr(url.username) if url.password is not None else
-                "(token, nkey, creds or certificate)")
+                "(token)" if options.token or url.username else
+                "(creds file)" if options.creds else "(nkey)" if options.nkey else
+                "(client certificate)")
     user_nc = None
     user_error: ConnectError | None = None
     if has_identity:

@@ -104,24 +104,51 @@ async def probe(host: str, port: int, *, ca: str | None = None, cert: str | None
     return TlsProbe(port, version, info, verify_error, code, note)
 
 
+class _FirstLine(asyncio.Protocol):
+    """Holds the connection until the server's first line (NATS INFO) is in."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.line: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if b"\n" in self.buf and not self.line.done():
+            self.line.set_result(bytes(self.buf))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.line.done():
+            self.line.set_exception(EOFError("connection closed before the first line"))
+
+
 async def _handshake(host: str, port: int, ctx: ssl.SSLContext, nats_info: bool,
                      timeout: float) -> tuple[str, bytes | None]:
+    loop = asyncio.get_running_loop()
+
     async def run() -> tuple[str, bytes | None]:
-        reader, writer = await asyncio.open_connection(host, port)
-        try:
-            if nats_info:
-                line = await reader.readline()
-                if not line.startswith(b"INFO"):
+        if not nats_info:
+            transport, _ = await loop.create_connection(asyncio.Protocol, host, port,
+                                                        ssl=ctx, server_hostname=host)
+        else:
+            plain, proto = await loop.create_connection(_FirstLine, host, port)
+            try:
+                if not (await proto.line).startswith(b"INFO"):
                     raise EOFError("no NATS INFO before the TLS upgrade")
-            await writer.start_tls(ctx, server_hostname=host)
-            sslobj = writer.get_extra_info("ssl_object")
+                upgraded = await loop.start_tls(plain, proto, ctx, server_hostname=host)
+            except BaseException:
+                plain.close()
+                raise
+            if upgraded is None:
+                plain.close()
+                raise EOFError("no TLS session")
+            transport = upgraded
+        try:
+            sslobj = transport.get_extra_info("ssl_object")
             if sslobj is None:
                 raise EOFError("no TLS session")
             return str(sslobj.version()), sslobj.getpeercert(binary_form=True)
         finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+            transport.close()
 
     return await asyncio.wait_for(run(), timeout)
 
@@ -132,7 +159,10 @@ def add_cert_findings(report: TargetReport, found: TlsProbe, *, host: str,
     now = now or dt.datetime.now(dt.UTC)
     target = f"{report.target.split('://', 1)[0]}://{host}:{found.port}"
     info = found.cert
-    about = f"{info.subject} issued by {info.issuer}" if info else "certificate"
+    about = "certificate"
+    if info is not None:
+        names = f" for {', '.join(info.names[:3])}" if info.names else ""
+        about = f"certificate {info.subject}{names}, issued by {info.issuer}"
     if found.handshake_note:
         report.notes.append(f"port {found.port}: {found.handshake_note}")
     if found.verify_error is not None:
