@@ -16,7 +16,7 @@ from ..urls import Url, parse_url
 from .base import AuditSettings
 from .findings import CATALOGUE, Finding, Severity, TargetReport, fails, to_json, to_sarif
 from .mqtt import audit_mqtt
-from .nats import audit_nats
+from .nats import audit_nats, monitor_port
 
 _CHECKS = {"mqtt": audit_mqtt, "mqtts": audit_mqtt, "nats": audit_nats, "tls": audit_nats,
            "natss": audit_nats}
@@ -33,6 +33,8 @@ def parse_targets(raw_urls: list[str]) -> list[Url]:
             known = ", ".join(f"{s}://" for s in _CHECKS)
             raise ConfigError(f"cannot audit {url.redacted!r}: scheme {url.scheme}:// is not "
                               f"one of {known}", value=url.redacted)
+        if _CHECKS[url.scheme] is audit_nats:
+            monitor_port(url, 8222)  # a bad ?monitor= is a usage error before any scan
     return urls
 
 

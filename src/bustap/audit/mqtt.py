@@ -23,7 +23,7 @@ from ..message import Message
 from ..net.mqtt import ConnectOptions, MqttClient
 from ..net.tls import client_context
 from ..sources import SourceOptions
-from ..sources.mqtt import connect_options
+from ..sources.mqtt import MqttSource, connect_options
 from ..urls import Url
 from .base import AuditSettings, Heard, examples, plural
 from .findings import Severity, TargetReport
@@ -36,8 +36,6 @@ _REFUSED_LOGIN = (0x86, 0x87, 4, 5)
 
 async def audit_mqtt(url: Url, options: SourceOptions, settings: AuditSettings
                      ) -> TargetReport:
-    from ..sources.mqtt import MqttSource
-
     report = TargetReport(url.redacted, "mqtt")
     base = connect_options(MqttSource(url, options), default_client_id=_client_id())
     base.connect_timeout = settings.timeout_secs
@@ -109,9 +107,8 @@ async def _check_tls(report: TargetReport, host: str, port: int, o: SourceOption
             await probe(host, port, ca=o.tls_ca, cert=o.tls_cert, key=o.tls_key,
                         timeout=2.0 if tls else 1.0))
     if tls:
-        if here is None:
-            report.add("tls_missing", f"port {port} did not complete a TLS handshake")
-        else:
+        # no handshake: the connection attempt that follows fails and says why
+        if here is not None:
             report.broker["tls_version"] = here.version
             add_cert_findings(report, here, host=host)
         return

@@ -83,7 +83,7 @@ async def audit_nats(url: Url, options: SourceOptions, settings: AuditSettings
     report = TargetReport(url.redacted, "nats")
     logging.getLogger("asyncio").addFilter(_QUIET)  # once: filters are a set
     host, port = url.host or "127.0.0.1", url.port or NATS_PORT
-    monitor_port = _monitor_port(url, settings)
+    monitor = monitor_port(url, settings.monitor_port)
     try:
         info = await read_info(host, port, settings.timeout_secs)
     except ConnectError as exc:
@@ -173,7 +173,7 @@ async def audit_nats(url: Url, options: SourceOptions, settings: AuditSettings
             if nc is not None:
                 with contextlib.suppress(Exception):
                     await nc.close()
-    await _check_monitor(report, host, monitor_port, settings.timeout_secs)
+    await _check_monitor(report, host, monitor, settings.timeout_secs)
     return report
 
 
@@ -181,10 +181,11 @@ def _json(flag: object) -> str:
     return "true" if flag else "false"
 
 
-def _monitor_port(url: Url, settings: AuditSettings) -> int:
+def monitor_port(url: Url, default: int) -> int:
+    """The monitoring port to probe: ``?monitor=PORT`` in the URL, else ``default``."""
     raw = url.param("monitor")
     if raw is None:
-        return settings.monitor_port
+        return default
     try:
         value = int(raw)
     except ValueError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from typing import Any
 
 import orjson
@@ -33,14 +34,14 @@ def register(sub: Any) -> None:
     ids = ", ".join(CATALOGUE)
     p = sub.add_parser(
         "audit", help=HELP,
-        description=HELP + ": TLS and certificates, anonymous access, wildcard reads, $SYS "
-        "and monitoring exposure, secrets in retained messages, JetStream, versions with "
-        "advisories. Publishes nothing unless --write-test.",
+        description=HELP + ":\nTLS and certificates, anonymous access, wildcard reads, "
+        "$SYS and monitoring exposure,\nsecrets in retained messages, JetStream, versions "
+        "with advisories.\nPublishes nothing unless --write-test.",
         epilog="examples:\n"
         "  bustap audit mqtt://broker:1883 nats://bus:4222\n"
         "  bustap audit mqtts://broker:8883 --tls-ca ca.pem -u auditor --fail-on high\n"
         "  bustap audit 'nats://bus:4222?monitor=8222' --format sarif > audit.sarif\n\n"
-        f"finding ids: {ids}\n"
+        f"finding ids: {textwrap.fill(ids, 78, subsequent_indent='  ')}\n"
         "exit codes: 0 nothing at --fail-on or above, 1 findings, 2 usage or connection "
         "error",
         formatter_class=argparse.RawDescriptionHelpFormatter)
