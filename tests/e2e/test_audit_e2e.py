@@ -276,3 +276,45 @@ def test_nats_password_over_plaintext(tmp_path: Path) -> None:
     assert found["plaintext_credentials"] == "high" and found["monitor_exposed"] == "medium"
     assert "anonymous_access" not in found and "wildcard_subscribe" not in found
     assert "write_allowed" not in found  # the marker subject is outside app.>
+
+
+def test_nats_no_auth_user_in_the_system_account(tmp_path: Path) -> None:
+    """Users are configured, yet a client without credentials gets in
+    (no_auth_user), here even into the system account."""
+    config = ('accounts { SYS: { users: [{user: "ops", password: "' + SECRET + '"}] } }\n'
+              "system_account: SYS\nno_auth_user: ops\n")
+    server = NatsServer(tmp_path / "nats", config_text=config, binary=_binary("2.15"),
+                        monitor=False)
+    with running(server):
+        code, doc, _ = audit(f"{server.url}?monitor={free_port()}")
+    found = findings(doc)
+    assert code == 1
+    assert found["anonymous_access"] == "high" and found["sys_exposed"] == "high"
+
+
+def test_nats_tls_optional(tmp_path: Path, certs: Certs) -> None:
+    config = (f'tls {{ cert_file: "{certs.server_cert}", key_file: "{certs.server_key}" }}\n'
+              "allow_non_tls: true\n")
+    server = NatsServer(tmp_path / "nats", config_text=config, binary=_binary("2.15"),
+                        monitor=False)
+    with running(server):
+        code, doc, _ = audit(f"{server.url}?monitor={free_port()}", "--tls-ca",
+                             str(certs.ca))
+    found = findings(doc)
+    assert code == 1 and found["tls_optional"] == "medium"
+    assert "tls_missing" not in found and "cert_invalid" not in found
+
+
+def test_certificate_for_another_host(mosquitto_factory: Callable[..., Mosquitto],
+                                      tmp_path: Path) -> None:
+    ca = trustme.CA()
+    other = ca.issue_cert("broker.elsewhere.example")
+    paths = {n: tmp_path / f"{n}.pem" for n in ("ca", "cert", "key")}
+    ca.cert_pem.write_to_path(str(paths["ca"]))
+    other.cert_chain_pems[0].write_to_path(str(paths["cert"]))
+    other.private_key_pem.write_to_path(str(paths["key"]))
+    broker = _tls_broker(mosquitto_factory, tmp_path, paths["cert"], paths["key"])
+    code, doc, _ = audit(f"mqtts://127.0.0.1:{broker.port}", "--tls-ca", str(paths["ca"]))
+    (bad,) = [f for f in doc["targets"][0]["findings"] if f["id"] == "cert_invalid"]
+    assert code == 1 and "mismatch" in bad["evidence"].lower()
+    assert "broker.elsewhere.example" in bad["evidence"]

@@ -265,8 +265,9 @@ async def _check_system(report: TargetReport, nc: Any, *, who: str, anonymous: b
         await nc.request("$SYS.REQ.SERVER.PING", b"", timeout=min(timeout, 1.0))
     except (nerr.NoRespondersError, nerr.TimeoutError, TimeoutError):
         return
+    # the system account can watch and steer every server: worse than MQTT's $SYS
     report.add("sys_exposed", f"{who} are in the system account: $SYS.REQ.SERVER.PING "
-               "answered", severity=None if anonymous else Severity.LOW)
+               "answered", severity=Severity.HIGH if anonymous else Severity.LOW)
 
 
 async def _check_jetstream(report: TargetReport, nc: Any, *, who: str, anonymous: bool,
