@@ -126,10 +126,11 @@ def print_table(reports: list[TargetReport], fail_on: Severity) -> None:
     console = Console(highlight=False)
     for r in reports:
         console.print()
-        console.print(f"[bold]{escape(r.target)}[/]  [dim]{escape(_describe(r))}[/]")
         if r.error:
-            console.print(f"  [bold red]not audited:[/] {escape(r.error)}")
+            console.print(f"[bold]{escape(r.target)}[/]  [bold red]not audited:[/] "
+                          f"{escape(r.error)}")
             continue
+        console.print(f"[bold]{escape(r.target)}[/]  [dim]{escape(_describe(r))}[/]")
         if not r.findings:
             console.print("  [green]no findings[/]")
         else:
@@ -149,8 +150,11 @@ def print_table(reports: list[TargetReport], fail_on: Severity) -> None:
     c = counts(reports)
     total = sum(c.values())
     summary = ", ".join(f"[{_STYLE[Severity.parse(k)]}]{n} {k}[/]" for k, n in c.items() if n)
-    verdict = ("[bold red]fails[/]" if fails(reports, fail_on) else "[green]passes[/]")
+    down = sum(1 for r in reports if r.error)
+    verdict = (f"[bold red]fails[/] --fail-on {fail_on}" if fails(reports, fail_on) else
+               "[bold red]incomplete[/]" if down else f"[green]passes[/] --fail-on {fail_on}")
     console.print()
-    console.print(plural(total, "finding")
-                  + (f" ({summary})" if summary else "")
-                  + f" · {verdict} --fail-on {fail_on}")
+    console.print(plural(total, "finding") + (f" ({summary})" if summary else "")
+                  + (f" · {down} of {plural(len(reports), 'target')} not audited"
+                     if down else "")
+                  + f" · {verdict}")
