@@ -59,12 +59,17 @@ async def audit_mqtt(url: Url, options: SourceOptions, settings: AuditSettings
         # a plaintext MQTT answer settles that the port is not TLS: only 8883 is probed
         speaks = anon_client is not None or (anon_error is not None
                                              and _refused_login(anon_error))
-        await _check_tls(report, host, port, options, tls=False, speaks_mqtt=speaks)
+        plain_to_tls = await _check_tls(report, host, port, options, tls=False,
+                                        speaks_mqtt=speaks)
+    else:
+        plain_to_tls = False
 
     user_client: MqttClient | None = None
     user_error: ConnectError | None = None
     who_user = repr(base.username) if base.username is not None else "(client certificate)"
-    if base.username is not None or base.password is not None or options.tls_cert:
+    # never a password in clear to a TLS port: the note says to use mqtts://
+    has_login = base.username is not None or base.password is not None or options.tls_cert
+    if has_login and not plain_to_tls:
         user_client, user_error = await _connect(
             dataclasses.replace(base, client_id=_client_id()), report, forced=forced)
         if user_client is not None and base.ssl is None:
@@ -102,7 +107,9 @@ def _refused_login(exc: ConnectError) -> bool:
 
 
 async def _check_tls(report: TargetReport, host: str, port: int, o: SourceOptions, *,
-                     tls: bool, speaks_mqtt: bool) -> None:
+                     tls: bool, speaks_mqtt: bool) -> bool:
+    """TLS findings for the port (and 8883 beside a plaintext port); True
+    when the port itself speaks TLS."""
     here = (None if speaks_mqtt else
             await probe(host, port, ca=o.tls_ca, cert=o.tls_cert, key=o.tls_key,
                         timeout=2.0 if tls else 1.0))
@@ -111,13 +118,13 @@ async def _check_tls(report: TargetReport, host: str, port: int, o: SourceOption
         if here is not None:
             report.broker["tls_version"] = here.version
             add_cert_findings(report, here, host=host)
-        return
+        return here is not None
     if here is not None:
         report.notes.append(f"port {port} speaks TLS: audit it as mqtts://{host}:{port}")
         add_cert_findings(report, here, host=host)
-        return
+        return True
     if not speaks_mqtt:
-        return  # nothing to say about TLS on a port that does not answer
+        return False  # nothing to say about TLS on a port that does not answer
     other = (await probe(host, MQTTS_PORT, ca=o.tls_ca, cert=o.tls_cert, key=o.tls_key)
              if port != MQTTS_PORT else None)
     if other is None:
@@ -127,6 +134,7 @@ async def _check_tls(report: TargetReport, host: str, port: int, o: SourceOption
         report.add("tls_optional", f"plaintext MQTT on port {port} beside TLS on port "
                    f"{MQTTS_PORT}")
         add_cert_findings(report, other, host=host)
+    return False
 
 
 async def _connect(opts: ConnectOptions, report: TargetReport, *, forced: bool

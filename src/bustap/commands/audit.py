@@ -129,11 +129,11 @@ def print_table(reports: list[TargetReport], fail_on: Severity) -> None:
         if r.error:
             console.print(f"[bold]{escape(r.target)}[/]  [bold red]not audited:[/] "
                           f"{escape(r.error)}")
-            continue
-        console.print(f"[bold]{escape(r.target)}[/]  [dim]{escape(_describe(r))}[/]")
-        if not r.findings:
-            console.print("  [green]no findings[/]")
         else:
+            console.print(f"[bold]{escape(r.target)}[/]  [dim]{escape(_describe(r))}[/]")
+        if not r.findings and not r.error:
+            console.print("  [green]no findings[/]")
+        elif r.findings:
             table = Table(show_edge=False, pad_edge=False, header_style="bold",
                           show_lines=True)
             table.add_column("severity", no_wrap=True)
