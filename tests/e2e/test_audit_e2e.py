@@ -205,18 +205,44 @@ def _binary(prefix: str) -> str:
     pytest.skip(f"no nats-server {prefix}.x here (have {', '.join(found)})")
 
 
-def test_open_nats(tmp_path: Path) -> None:
+async def _audit_while_publishing(url: str, subject: str, payload: bytes
+                                  ) -> tuple[int, dict[str, Any]]:
+    """Run the audit while a client publishes, as live traffic on a bus would."""
+    import asyncio
+    import sys
+
+    import nats
+
+    nc = await nats.connect(url.split("?")[0])
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bustap.cli", "audit", "--listen-secs", "1", "--format",
+        "json", url, stdout=asyncio.subprocess.PIPE)
+    out = asyncio.ensure_future(proc.communicate())
+    while not out.done():
+        await nc.publish(subject, payload)
+        await asyncio.sleep(0.05)
+    await nc.close()
+    stdout, _ = out.result()
+    assert SECRET.encode() not in stdout
+    return int(proc.returncode or 0), json.loads(stdout)
+
+
+async def test_open_nats(tmp_path: Path) -> None:
     server = NatsServer(tmp_path / "nats", binary=_binary("2.9"),
                         args=("-js", "-sd", str(tmp_path / "js")))
     with running(server):
-        code, doc, _ = audit(f"{server.url}?monitor={server.http_port}")
+        code, doc = await _audit_while_publishing(
+            f"{server.url}?monitor={server.http_port}", "hm.agent.heartbeat.a1",
+            json.dumps({"job": "nfs", "nats_password": SECRET}).encode())
     found = findings(doc)
     assert code == 1
     for fid in ("tls_missing", "anonymous_access", "wildcard_subscribe", "version_outdated",
-                "monitor_exposed", "jetstream_exposed"):
+                "monitor_exposed", "jetstream_exposed", "payload_secrets"):
         assert found.get(fid) in ("high", "medium"), (fid, found)
     broker = doc["targets"][0]["broker"]
     assert broker["version"].startswith("2.9") and broker["jetstream"] is True
+    (wild,) = [f for f in doc["targets"][0]["findings"] if f["id"] == "wildcard_subscribe"]
+    assert "hm.agent.heartbeat.a1" in wild["evidence"] and "$JS" not in wild["evidence"]
 
 
 LOCKED_NATS = """

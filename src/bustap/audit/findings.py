@@ -92,9 +92,6 @@ CATALOGUE: dict[str, Rule] = {
                           "restrict writes per user with ACLs / publish permissions"),
     "mqtt5_unsupported": Rule(INFO, "MQTT 5 not supported",
                               "upgrade to a broker release that speaks MQTT 5 (Mosquitto 1.6+)"),
-    "info_disclosure": Rule(INFO, "Broker identity disclosed before authentication",
-                            "nothing to fix on the broker: keep it patched, as its version "
-                            "is public"),
 }
 
 LEVEL = {Severity.HIGH: "error", Severity.MEDIUM: "warning", Severity.LOW: "note",

@@ -91,9 +91,6 @@ async def audit_nats(url: Url, options: SourceOptions, settings: AuditSettings
         return report
     report.broker.update({k: info[k] for k in _INFO_KEYS if k in info}, name="nats-server")
     version = str(info.get("version", ""))
-    report.add("info_disclosure", f"INFO before authentication: nats-server {version or '?'}"
-               f", go {info.get('go', '?')}, auth_required {_json(info.get('auth_required'))}"
-               f", max_payload {info.get('max_payload', '?')}")
     old = advisories.check("nats", version) if version else None
     if old is not None:
         report.add("version_outdated", f"nats-server {version} (from INFO) is below "
