@@ -32,6 +32,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str], str], ...] = (
      "JWT"),
     ("nkey_seed", re.compile(r"\bS[UOACN][A-Z2-7]{56}\b"), "NATS nkey seed"),
     ("aws_access_key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), "AWS access key id"),
+    ("bearer_token", re.compile(r"\b[Bb]earer\s+[A-Za-z0-9._~+/=-]{16,}"), "bearer token"),
     ("url_credentials", re.compile(r"\b[a-z][a-z0-9+.-]{1,15}://[^/\s:@\"']{1,64}:"
                                    r"[^/\s@\"']{1,128}@[\w.-]+"), "password in a URL"),
 )
