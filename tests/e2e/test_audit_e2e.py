@@ -344,3 +344,16 @@ def test_certificate_for_another_host(mosquitto_factory: Callable[..., Mosquitto
     (bad,) = [f for f in doc["targets"][0]["findings"] if f["id"] == "cert_invalid"]
     assert code == 1 and "mismatch" in bad["evidence"].lower()
     assert "broker.elsewhere.example" in bad["evidence"]
+
+
+def test_nats_token_in_the_url_is_never_shown(tmp_path: Path) -> None:
+    server = NatsServer(tmp_path / "nats", config_text=f'authorization {{ token: "{SECRET}" }}',
+                        monitor=False)
+    with running(server):
+        code, doc, _ = audit(f"nats://{SECRET}@127.0.0.1:{server.port}?monitor={free_port()}")
+        table = run_bustap("audit", *LISTEN, f"nats://{SECRET}@127.0.0.1:{server.port}")
+    found = findings(doc)
+    assert code == 1 and found["plaintext_credentials"] == "high"
+    assert "anonymous_access" not in found and found["wildcard_subscribe"] == "low"
+    assert "(token)" in json.dumps(doc)
+    assert table.returncode == 1 and SECRET not in table.stdout + table.stderr
