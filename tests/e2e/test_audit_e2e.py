@@ -20,6 +20,7 @@ from tests.fixtures.brokers import (
     mosquitto_pub,
     nats_server_binaries,
     running,
+    wait_port,
 )
 
 pytestmark = pytest.mark.e2e
@@ -357,3 +358,20 @@ def test_nats_token_in_the_url_is_never_shown(tmp_path: Path) -> None:
     assert "anonymous_access" not in found and found["wildcard_subscribe"] == "low"
     assert "(token)" in json.dumps(doc)
     assert table.returncode == 1 and SECRET not in table.stdout + table.stderr
+
+
+def test_mqtt_3_only_broker(tmp_path: Path) -> None:
+    """nats-server's MQTT listener speaks 3.1.1 only: MQTT 5 is refused, the
+    audit goes on with 3.1.1."""
+    mqtt_port = free_port()
+    config = (f'server_name: audit1\njetstream {{ store_dir: "{tmp_path / "js"}" }}\n'
+              f'mqtt {{ listen: "127.0.0.1:{mqtt_port}" }}\n')
+    server = NatsServer(tmp_path / "nats", config_text=config, binary=_binary("2.15"),
+                        monitor=False)
+    with running(server):
+        wait_port(mqtt_port)  # opened after the client port
+        code, doc, _ = audit(f"mqtt://127.0.0.1:{mqtt_port}")
+    found = findings(doc)
+    assert code == 1 and found["mqtt5_unsupported"] == "info"
+    assert found["anonymous_access"] == "high"
+    assert doc["targets"][0]["broker"]["protocol_version"] == "3.1.1"

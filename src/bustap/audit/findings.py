@@ -91,7 +91,8 @@ CATALOGUE: dict[str, Rule] = {
     "write_allowed": Rule(H, "Publishing is allowed",
                           "restrict writes per user with ACLs / publish permissions"),
     "mqtt5_unsupported": Rule(INFO, "MQTT 5 not supported",
-                              "upgrade to a broker release that speaks MQTT 5 (Mosquitto 1.6+)"),
+                              "where clients need MQTT 5 (reason codes, expiry, user "
+                              "properties), move to a broker that speaks it (Mosquitto 1.6+)"),
 }
 
 LEVEL = {Severity.HIGH: "error", Severity.MEDIUM: "warning", Severity.LOW: "note",
