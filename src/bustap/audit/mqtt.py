@@ -178,7 +178,7 @@ async def _listen_checks(report: TargetReport, client: MqttClient, *, who: str,
     deadline = loop.time() + (settings.listen_secs if granted else 0)
     published = False
     while (left := deadline - loop.time()) > 0:
-        if settings.write_test and not published and marker in granted:
+        if settings.write_test and not published and granted & {marker, "#"}:
             published = True
             await _write_test(client, marker, report)
         try:
@@ -216,8 +216,8 @@ async def _listen_checks(report: TargetReport, client: MqttClient, *, who: str,
         report.add("write_allowed", f"{who} published to {marker!r} and received it back",
                    severity=None if anonymous else Severity.LOW)
     elif settings.write_test:
-        report.notes.append(f"write test: nothing came back on {marker!r} (denied, or "
-                            "reading it is)")
+        report.notes.append(f"write test: nothing came back on {marker!r} (publishing "
+                            "or reading it back is denied)")
     report.broker.update(topics=len(heard.topics), retained=len(heard.retained),
                          messages=heard.messages)
     version = report.broker.get("version")
