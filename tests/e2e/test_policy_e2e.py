@@ -1,0 +1,185 @@
+"""``bustap policy`` against real brokers: every case is first tried on the
+broker (nats-server 2.9 and 2.15, mosquitto 2.0) with the policy loaded,
+then asked of ``policy explain``; the two must agree."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+import pytest
+from tests.conftest import run_bustap
+from tests.fixtures.brokers import Mosquitto, NatsServer, mosquitto_passwd, nats_server_binaries
+from tests.fixtures.rawclients import MqttProbe, NatsProbe
+
+from bustap.policy import Action, load_policy
+
+pytestmark = pytest.mark.e2e
+
+DATA = Path(__file__).parent.parent / "data" / "policy"
+SEED = DATA / "seed002.conf"
+PASSWORD = "s3cret-pw"
+AGENTS = ("a1", "a2")
+
+
+def stock_config(seed: str) -> str:
+    """Seed 002's authorization for stock nats-server: its permission blocks
+    as written, ``certificate_clients`` replaced by password users with the
+    same names, plus one user per agent id with ``_CLIENT_ID`` filled in
+    (what BOSH's nats does for the certificate CN ``<id>.agent.bosh-internal``)."""
+    m = re.search(r"  AGENT_PERMISSIONS: \{.*?\n  \}\n", seed, re.S)
+    assert m is not None
+    per_agent = "".join(m.group(0).replace("AGENT_PERMISSIONS", f"AGENT_{a}_PERMISSIONS")
+                        .replace("_CLIENT_ID", a) for a in AGENTS)
+    users = [("director.bosh-internal", "DIRECTOR_PERMISSIONS"),
+             ("agent.bosh-internal", "AGENT_PERMISSIONS"),
+             ("hm.bosh-internal", "HM_PERMISSIONS"),
+             *((f"{a}.agent.bosh-internal", f"AGENT_{a}_PERMISSIONS") for a in AGENTS)]
+    listing = "".join(f'    {{user: "{u}", password: "{PASSWORD}", permissions: ${p}}}\n'
+                      for u, p in users)
+    text = re.sub(r"  certificate_clients: \[.*?\n  \]\n", f"  users: [\n{listing}  ]\n", seed,
+                  flags=re.S)
+    return text.replace(m.group(0), m.group(0) + per_agent)
+
+
+D, A1, HM, AG = ("director.bosh-internal", "a1.agent.bosh-internal", "hm.bosh-internal",
+                 "agent.bosh-internal")
+P, S = Action.PUBLISH, Action.SUBSCRIBE
+
+# (user, action, subject, allowed): what nats-server decides for seed 002.
+SEED_CASES: list[tuple[str | None, Action, str, bool]] = [
+    (D, P, "agent.a1", True),
+    (D, P, "agent.a1.x", False),
+    (D, P, "hm.director.alert", True),
+    (D, P, "hm.agent.heartbeat.a1", False),
+    (D, P, "director.x", False),
+    (D, S, "director.>", True),
+    (D, S, "director.p1.a1.r1", True),
+    (D, S, "director", False),
+    (D, S, "agent.a1", False),
+    (D, S, ">", False),
+    (HM, P, "anything.at.all", True),  # publish: [] is allow-all
+    (HM, P, "agent.a1", True),
+    (HM, S, "hm.agent.heartbeat.a1", True),
+    (HM, S, "hm.agent.heartbeat.*", True),
+    (HM, S, "hm.agent.heartbeat.>", True),  # allow '*' matches the literal token '>'
+    (HM, S, "hm.agent.>", False),
+    (HM, S, "hm.director.alert", True),
+    (HM, S, "hm.director.*", False),
+    (HM, S, ">", False),
+    (HM, S, "agent.a1", False),
+    (A1, P, "hm.agent.heartbeat.a1", True),
+    (A1, P, "hm.agent.heartbeat.a2", False),  # spoofing another agent's heartbeat
+    (A1, P, "hm.agent.alert.a1", True),
+    (A1, P, "hm.agent.shutdown.a1", True),
+    (A1, P, "director.p1.a1.r1", True),
+    (A1, P, "director.p1.a2.r1", False),
+    (A1, P, "director.p1.a1", False),
+    (A1, P, "agent.a2", False),
+    (A1, S, "agent.a1", True),
+    (A1, S, "agent.a2", False),
+    (A1, S, "agent.*", False),
+    (A1, S, "hm.agent.heartbeat.a1", False),
+    (AG, P, "hm.agent.heartbeat._CLIENT_ID", True),  # stock: the token is literal
+    (AG, P, "hm.agent.heartbeat.a1", False),
+    (AG, S, "agent._CLIENT_ID", True),
+    ("mallory", P, "agent.a1", False),  # not a user: refused at CONNECT
+    (None, P, "agent.a1", False),
+]
+
+SURPRISES = """
+accounts {
+  A {
+    default_permissions: { subscribe: ["A.>"] }
+    users = [
+      {user: free, password: "%(pw)s"}
+      {user: ns, password: "%(pw)s", permissions: {
+        publish: {allow: "*.*", deny: ["SYS.*", "bar.baz", "foo.*"]}
+        subscribe: {allow: ["foo.*", "SYS.TEST.>"], deny: ["foo.baz", "SYS.*"]}
+      }}
+      {user: resp, password: "%(pw)s", permissions: {subscribe: "req.>", allow_responses: true}}
+      {user: emptyallow, password: "%(pw)s", permissions: {publish: {allow: [], deny: "x.y"}}}
+    ]
+  }
+  B {
+    users = [ {user: bare, password: "%(pw)s"} ]
+  }
+}
+""" % {"pw": PASSWORD}
+
+SURPRISE_CASES: list[tuple[str | None, Action, str, bool]] = [
+    ("free", P, "anything", True),  # default_permissions say nothing about publish
+    ("free", S, "A.b.c", True),
+    ("free", S, "B.x", False),
+    ("ns", P, "SANDBOX.foo", True),
+    ("ns", P, "baz.bar", True),
+    ("ns", P, "foo", False),
+    ("ns", P, "foo.bar", False),  # deny wins over allow
+    ("ns", P, "SYS.1", False),
+    ("ns", S, "foo.bar", True),
+    ("ns", S, "foo.*", True),  # a narrower deny does not stop the wildcard
+    ("ns", S, "foo.>", True),  # allow 'foo.*' admits 'foo.>'
+    ("ns", S, "foo.baz", False),
+    ("ns", S, "SYS.TEST.foo", True),
+    ("ns", S, "SYS.>", False),
+    ("ns", S, "SYS.bar", False),
+    ("ns", S, ">", False),
+    ("resp", P, "req.x", False),  # allow_responses: only replies
+    ("resp", S, "req.x.y", True),
+    ("emptyallow", P, "any.thing", True),  # allow: [] is no allow list
+    ("emptyallow", P, "x.y", False),
+    ("bare", P, "any.subject.at.all", True),
+    ("bare", S, ">", True),  # no permissions: everything
+]
+
+
+def probe_nats(server: NatsServer, cases: list[tuple[str | None, Action, str, bool]]
+               ) -> list[bool]:
+    """Try each case on the server: one connection per user, a PING after
+    each operation to collect the -ERR it caused."""
+    conns: dict[str | None, NatsProbe] = {}
+    out = []
+    for user, action, subject, _ in cases:
+        conn = conns.get(user)
+        if conn is None:
+            conn = conns[user] = NatsProbe(server.port, user, PASSWORD)
+        if conn.connect_error:
+            out.append(False)
+            continue
+        err = conn.publish(subject) if action is P else conn.subscribe(subject)
+        if err is not None:
+            assert "Permissions Violation" in err, err
+        out.append(err is None)
+    for c in conns.values():
+        c.close()
+    return out
+
+
+def _explained(policy_path: Path, cases: list[tuple[str | None, Action, str, bool]]
+               ) -> list[bool]:
+    policy = load_policy(policy_path)
+    return [policy.explain(u, a, s).allowed for u, a, s, _ in cases]
+
+
+@pytest.mark.parametrize("version", sorted(nats_server_binaries()))
+def test_explain_agrees_with_nats_server(version: str, tmp_path: Path,
+                                         nats_factory: Callable[..., NatsServer]) -> None:
+    binary = nats_server_binaries()[version]
+    stock = tmp_path / "stock.conf"
+    stock.write_text(stock_config(SEED.read_text()))
+    surprises = tmp_path / "surprises.conf"
+    surprises.write_text(SURPRISES)
+    expected = [c[3] for c in SEED_CASES]
+    real = probe_nats(nats_factory(stock.read_text(), binary=binary, name="seed"), SEED_CASES)
+    assert real == expected, [c for c, r in zip(SEED_CASES, real, strict=True) if r != c[3]]
+    # The seed as written (certificate_clients) and its stock translation.
+    assert _explained(SEED, SEED_CASES) == real
+    assert _explained(stock, SEED_CASES) == real
+
+    expected = [c[3] for c in SURPRISE_CASES]
+    real = probe_nats(nats_factory(SURPRISES, binary=binary, name="surprises"), SURPRISE_CASES)
+    assert real == expected, [c for c, r in zip(SURPRISE_CASES, real, strict=True)
+                              if r != c[3]]
+    assert _explained(surprises, SURPRISE_CASES) == real
