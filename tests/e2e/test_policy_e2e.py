@@ -183,3 +183,142 @@ def test_explain_agrees_with_nats_server(version: str, tmp_path: Path,
     assert real == expected, [c for c, r in zip(SURPRISE_CASES, real, strict=True)
                               if r != c[3]]
     assert _explained(surprises, SURPRISE_CASES) == real
+
+
+# --- Mosquitto ------------------------------------------------------------------
+
+ACL = """\
+# general lines: clients without a user name
+topic read public/#
+topic write public/anon/+
+pattern readwrite devices/%c/#
+pattern read users/%u/inbox
+pattern deny devices/%c/secret
+
+user alice
+topic readwrite sensors/#
+topic deny sensors/private/#
+topic read $SYS/broker/version
+topic write $SYS/alice/test
+topic read alerts/+
+
+user bob
+topic write sensors/bob/+
+topic read sensors/bob/#
+topic write devices/+/secret
+
+user admin
+topic readwrite #
+topic read $SYS/#
+"""
+
+# (user, client id, action, topic, allowed); for a subscribe the probe
+# topic that the observer publishes (the topic itself unless given).
+MqttCase = tuple[str | None, str, Action, str, bool]
+MOSQ_CASES: list[MqttCase] = [
+    (None, "anon-1", P, "public/anon/x", True),
+    (None, "anon-1", P, "public/news", False),  # general read only
+    (None, "anon-1", S, "public/news", True),
+    (None, "anon-1", S, "sensors/a", False),
+    (None, "anon-1", P, "devices/anon-1/t", True),  # pattern %c
+    (None, "anon-1", P, "devices/anon-1/secret", False),  # pattern deny
+    (None, "anon-1", P, "devices/other/t", False),
+    ("alice", "alice-1", P, "sensors/a/temp", True),
+    ("alice", "alice-1", P, "sensors/private/x", False),  # deny wins
+    ("alice", "alice-1", S, "sensors/private/x", False),
+    ("alice", "alice-1", S, "sensors/a/temp", True),
+    ("alice", "alice-1", P, "public/anon/x", False),  # general lines: anonymous only
+    ("alice", "alice-1", S, "public/news", False),
+    ("alice", "alice-1", S, "$SYS/broker/version", True),
+    ("alice", "alice-1", P, "$SYS/alice/test", False),  # $SYS is never writable
+    ("alice", "alice-1", P, "alerts/x", False),  # read, not write
+    ("alice", "alice-1", S, "alerts/x", True),
+    ("alice", "alice-1", P, "devices/alice-1/t", True),
+    ("alice", "alice-1", P, "devices/alice-1/secret", False),
+    ("bob", "bob-1", P, "sensors/bob/t", True),
+    ("bob", "bob-1", P, "sensors/alice/t", False),
+    ("bob", "bob-1", S, "sensors/bob/t", True),
+    ("bob", "bob-1", S, "sensors/bob/#", True),
+    ("bob", "bob-1", P, "devices/bob-1/secret", True),  # the user's allow beats a pattern deny
+    ("bob", "bob-1", P, "devices/bob-1/t", True),
+    ("bob", "bob-1", S, "users/bob/inbox", True),  # pattern %u
+    ("bob", "bob-1", P, "users/bob/inbox", False),
+    ("bob", "bob-1", S, "users/alice/inbox", False),
+]
+# The same ACL without a password file: any user name logs in.
+MOSQ_OPEN_CASES: list[MqttCase] = [
+    ("carol", "carol-1", P, "public/anon/x", False),  # no user section: patterns only
+    ("carol", "carol-1", S, "public/news", False),
+    ("carol", "carol-1", P, "devices/carol-1/t", True),
+    ("carol", "carol-1", S, "users/carol/inbox", True),
+    ("dan+x", "dan-1", P, "devices/dan-1/t", False),  # '+' in the user name: no patterns
+    ("eve", "ev+il", S, "users/eve/inbox", False),  # '+' in the client id: no patterns
+]
+PROBE = {"sensors/bob/#": "sensors/bob/deep/x"}
+
+
+def probe_mqtt(broker: Mosquitto, cases: list[MqttCase], passwords: bool) -> list[bool]:
+    pw = PASSWORD if passwords else None
+    observer = MqttProbe(broker.port, "observer", "admin", pw)
+    assert observer.connack == 0
+    assert observer.subscribe("#") == 0 and observer.subscribe("$SYS/#") == 0
+    conns: dict[tuple[str | None, str], MqttProbe] = {}
+    out = []
+    for n, (user, cid, action, topic, _) in enumerate(cases):
+        conn = conns.get((user, cid))
+        if conn is None:
+            conn = conns[(user, cid)] = MqttProbe(broker.port, cid, user,
+                                                  pw if user is not None else None)
+            assert conn.connack == 0, (user, conn.connack)
+        mark = f"probe-{n}".encode()
+        if action is P:
+            conn.publish(topic, mark)
+            observer.sync()
+            out.append((topic, mark) in observer.received)
+        else:
+            # mosquitto 2.0 grants every SUBSCRIBE; what the ACL decides is delivery.
+            assert conn.subscribe(topic) == 0
+            if topic.startswith("$SYS"):
+                conn.sync()  # the broker's own retained value
+                got = any(t == topic for t, _ in conn.received)
+            else:
+                observer.publish(PROBE.get(topic, topic), mark)
+                conn.sync()
+                got = any(p == mark for _, p in conn.received)
+            conn.unsubscribe(topic)
+            out.append(got)
+    for c in [observer, *conns.values()]:
+        c.close()
+    return out
+
+
+def _mqtt_explained(policy_path: Path, cases: list[MqttCase],
+                    password_file: Path | None = None) -> list[bool]:
+    policy = load_policy(policy_path, password_file=password_file)
+    return [policy.explain(u, a, t, client_id=c).allowed for u, c, a, t, _ in cases]
+
+
+def test_explain_agrees_with_mosquitto(tmp_path: Path,
+                                       mosquitto_factory: Callable[..., Mosquitto]) -> None:
+    acl = tmp_path / "acl"
+    acl.write_text(ACL)
+    acl.chmod(0o644)
+    pwfile = mosquitto_passwd(tmp_path / "passwd", {u: PASSWORD for u in ("alice", "bob",
+                                                                             "admin")})
+    locked = mosquitto_factory(f"allow_anonymous true\npassword_file {pwfile}\n"
+                               f"acl_file {acl}\n", name="locked")
+    real = probe_mqtt(locked, MOSQ_CASES, passwords=True)
+    assert real == [c[4] for c in MOSQ_CASES], [c for c, r in zip(MOSQ_CASES, real, strict=True)
+                                               if r != c[4]]
+    assert _mqtt_explained(acl, MOSQ_CASES, pwfile) == real
+    # A user the password file does not know is refused, as explain says.
+    refused = MqttProbe(locked.port, "m-1", "mallory", PASSWORD)
+    refused.sock.close()
+    assert refused.connack == 5
+    assert not load_policy(acl, password_file=pwfile).explain("mallory", P, "public/x").allowed
+
+    opened = mosquitto_factory(f"allow_anonymous true\nacl_file {acl}\n", name="open")
+    real = probe_mqtt(opened, MOSQ_OPEN_CASES, passwords=False)
+    assert real == [c[4] for c in MOSQ_OPEN_CASES], [
+        c for c, r in zip(MOSQ_OPEN_CASES, real, strict=True) if r != c[4]]
+    assert _mqtt_explained(acl, MOSQ_OPEN_CASES) == real
