@@ -10,7 +10,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from tests.conftest import run_bustap
+from tests.conftest import Bustap, run_bustap
 from tests.fixtures.brokers import Mosquitto, NatsServer, mosquitto_passwd, nats_server_binaries
 from tests.fixtures.rawclients import MqttProbe, NatsProbe
 
@@ -94,20 +94,20 @@ accounts {
   A {
     default_permissions: { subscribe: ["A.>"] }
     users = [
-      {user: free, password: "%(pw)s"}
-      {user: ns, password: "%(pw)s", permissions: {
+      {user: free, password: "PW"}
+      {user: ns, password: "PW", permissions: {
         publish: {allow: "*.*", deny: ["SYS.*", "bar.baz", "foo.*"]}
         subscribe: {allow: ["foo.*", "SYS.TEST.>"], deny: ["foo.baz", "SYS.*"]}
       }}
-      {user: resp, password: "%(pw)s", permissions: {subscribe: "req.>", allow_responses: true}}
-      {user: emptyallow, password: "%(pw)s", permissions: {publish: {allow: [], deny: "x.y"}}}
+      {user: resp, password: "PW", permissions: {subscribe: "req.>", allow_responses: true}}
+      {user: emptyallow, password: "PW", permissions: {publish: {allow: [], deny: "x.y"}}}
     ]
   }
   B {
-    users = [ {user: bare, password: "%(pw)s"} ]
+    users = [ {user: bare, password: "PW"} ]
   }
 }
-""" % {"pw": PASSWORD}
+""".replace("PW", PASSWORD)
 
 SURPRISE_CASES: list[tuple[str | None, Action, str, bool]] = [
     ("free", P, "anything", True),  # default_permissions say nothing about publish
@@ -322,3 +322,73 @@ def test_explain_agrees_with_mosquitto(tmp_path: Path,
     assert real == [c[4] for c in MOSQ_OPEN_CASES], [
         c for c, r in zip(MOSQ_OPEN_CASES, real, strict=True) if r != c[4]]
     assert _mqtt_explained(acl, MOSQ_OPEN_CASES) == real
+
+
+# --- policy check on captured traffic -------------------------------------------------
+
+HEARTBEAT = orjson.dumps({"deployment": "cf", "job": "router", "index": 0,
+                          "job_state": "running", "vitals": {"cpu": {"sys": "1", "user": "2",
+                                                                     "wait": "0"}},
+                          "node_id": "n1"})
+
+
+def test_check_finds_spoofed_heartbeat_forbidden_subscription_unused_grants(
+        tmp_path: Path, nats_factory: Callable[..., NatsServer],
+        bustap_bg: Callable[..., Bustap]) -> None:
+    conf = stock_config(SEED.read_text()).replace(
+        "  users: [\n", f'  users: [\n    {{user: "tap", password: "{PASSWORD}"}}\n')
+    server = nats_factory(conf, args=("-DV",))
+    store = tmp_path / "store.duckdb"
+    cap = bustap_bg("capture", f"nats://tap:{PASSWORD}@127.0.0.1:{server.port}",
+                    f"file://{server.log}?format=nats&poll_secs=0.05", "-o", str(store))
+    cap.wait_ready(2)
+
+    director = NatsProbe(server.port, D, PASSWORD)
+    hm = NatsProbe(server.port, HM, PASSWORD)
+    a1 = NatsProbe(server.port, A1, PASSWORD)
+    a2 = NatsProbe(server.port, "a2.agent.bosh-internal", PASSWORD)
+    assert director.subscribe("director.>") is None
+    assert hm.subscribe("hm.agent.heartbeat.*") is None
+    assert a1.subscribe("agent.a1") is None
+    assert director.publish("agent.a1", b'{"protocol":3,"method":"ping","arguments":[]}') is None
+    assert a1.publish("hm.agent.heartbeat.a1", HEARTBEAT) is None
+    assert a2.publish("hm.agent.heartbeat.a2", HEARTBEAT) is None
+    # a1 speaks for a2, and listens to a2's commands: the server refuses both.
+    assert a1.publish("hm.agent.heartbeat.a2", HEARTBEAT) is not None
+    assert a1.subscribe("agent.a2") is not None
+    for c in (director, hm, a1, a2):
+        c.close()
+    cap.wait_for(lambda rs: sum(r.get("event") == "acl_denied" for r in rs) >= 2
+                 and sum(r.get("kind") == "message" for r in rs) >= 3)
+    assert cap.stop() == 0
+
+    res = run_bustap("policy", "check", str(SEED), "--store", str(store), "--format", "json")
+    assert res.returncode == 1, res.stderr
+    rows = [orjson.loads(x) for x in res.stdout.splitlines()]
+    violations = {(r["user"], r["action"], r["subject"]): r for r in rows
+                  if r["finding"] == "violation"}
+    assert set(violations) == {(A1, "publish", "hm.agent.heartbeat.a2"),
+                               (A1, "subscribe", "agent.a2")}
+    spoof = violations[(A1, "publish", "hm.agent.heartbeat.a2")]
+    assert spoof["broker_denied"] and "a1 acts as a2" in spoof["note"]
+    assert violations[(A1, "subscribe", "agent.a2")]["broker_denied"]
+    unused = {(r["who"], r["action"], r["subject"]) for r in rows
+              if r["finding"] == "unused_grant"}
+    assert unused == {
+        ("DIRECTOR_PERMISSIONS", "publish", "hm.director.alert"),
+        ("AGENT_PERMISSIONS", "publish", "hm.agent.alert._CLIENT_ID"),
+        ("AGENT_PERMISSIONS", "publish", "hm.agent.shutdown._CLIENT_ID"),
+        ("AGENT_PERMISSIONS", "publish", "director.*._CLIENT_ID.*"),
+        ("HM_PERMISSIONS", "subscribe", "hm.agent.alert.*"),
+        ("HM_PERMISSIONS", "subscribe", "hm.agent.shutdown.*"),
+        ("HM_PERMISSIONS", "subscribe", "hm.director.alert"),
+    }
+    assert {r["user"] for r in rows if r["finding"] == "unknown_user"} == {"tap"}
+    broad = {(r["who"], r["grant"]) for r in rows if r["finding"] == "over_broad"}
+    assert ("HM_PERMISSIONS", "publish >") in broad  # publish: [] allows everything
+
+    table = run_bustap("policy", "check", str(SEED), "--store", str(store))
+    assert table.returncode == 1
+    assert "violations (2)" in table.stdout and "unused grants (7)" in table.stdout
+    assert "a1 acts as a2" in table.stdout
+    assert PASSWORD not in table.stdout + res.stdout + table.stderr
