@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import io
 import sys
-from typing import IO, Any
+from typing import Any
 
 import orjson
 
@@ -150,7 +150,7 @@ def _table(policy: Policy, result: CheckResult) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    text: IO[str] = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", write_through=True)
+    text = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", write_through=True)
     console = Console(file=text, width=None if sys.stdout.isatty() else 200,
                       force_terminal=False, highlight=False)
     console.print(f"{policy.path}: {result.events} publish/subscribe events from "

@@ -453,10 +453,10 @@ class NatsPolicy:
                                 why))
                     continue
                 for e in side.allow:
-                    why = _too_broad(action, e.subject)
-                    if why:
+                    broad = _too_broad(action, e.subject)
+                    if broad:
                         add(Breadth(p.name, f'{action.value} "{e.subject}"',
-                                    self._rule(label, "allow", e), why))
+                                    self._rule(label, "allow", e), broad))
             r = p.responses
             if r is not None and (r.max_msgs < 0 or r.expires.startswith("-")):
                 add(Breadth(p.name, "allow_responses", f"{p.name}.allow_responses",
