@@ -298,6 +298,26 @@ def _mqtt_explained(policy_path: Path, cases: list[MqttCase],
     return [policy.explain(u, a, t, client_id=c).allowed for u, c, a, t, _ in cases]
 
 
+def check_mosquitto_log(broker: Mosquitto, acl: Path, pwfile: Path, tmp_path: Path) -> None:
+    """``policy check`` on what the probes did, from the broker's own log."""
+    store = tmp_path / "mosq.duckdb"
+    res = run_bustap("logs", str(broker.log), "-o", str(store))
+    assert res.returncode == 0, res.stderr
+    res = run_bustap("policy", "check", str(acl), "--password-file", str(pwfile), "--store",
+                     str(store), "--format", "json")
+    assert res.returncode == 1, res.stderr
+    rows = [orjson.loads(x) for x in res.stdout.splitlines()]
+    violations = {(r["user"], r["action"], r["subject"]): r for r in rows
+                  if r["finding"] == "violation"}
+    denied = {(u, a.value, t) for u, _, a, t, ok in MOSQ_CASES if not ok}
+    # Every refused publish and every subscription the ACL starves is listed;
+    # mosquitto logs "Denied PUBLISH" itself for the publishes.
+    assert set(violations) == denied
+    assert all(violations[k]["broker_denied"] for k in denied if k[1] == "publish")
+    assert not any(r["finding"] == "unknown_user" for r in rows)
+    assert "readwrite #" in {r["grant"] for r in rows if r["finding"] == "over_broad"}
+
+
 def test_explain_agrees_with_mosquitto(tmp_path: Path,
                                        mosquitto_factory: Callable[..., Mosquitto]) -> None:
     acl = tmp_path / "acl"
@@ -311,6 +331,7 @@ def test_explain_agrees_with_mosquitto(tmp_path: Path,
     assert real == [c[4] for c in MOSQ_CASES], [c for c, r in zip(MOSQ_CASES, real, strict=True)
                                                if r != c[4]]
     assert _mqtt_explained(acl, MOSQ_CASES, pwfile) == real
+    check_mosquitto_log(locked, acl, pwfile, tmp_path)
     # A user the password file does not know is refused, as explain says.
     refused = MqttProbe(locked.port, "m-1", "mallory", PASSWORD)
     refused.sock.close()
@@ -332,12 +353,13 @@ HEARTBEAT = orjson.dumps({"deployment": "cf", "job": "router", "index": 0,
                           "node_id": "n1"})
 
 
+@pytest.mark.parametrize("version", sorted(nats_server_binaries()))
 def test_check_finds_spoofed_heartbeat_forbidden_subscription_unused_grants(
-        tmp_path: Path, nats_factory: Callable[..., NatsServer],
+        version: str, tmp_path: Path, nats_factory: Callable[..., NatsServer],
         bustap_bg: Callable[..., Bustap]) -> None:
     conf = stock_config(SEED.read_text()).replace(
         "  users: [\n", f'  users: [\n    {{user: "tap", password: "{PASSWORD}"}}\n')
-    server = nats_factory(conf, args=("-DV",))
+    server = nats_factory(conf, args=("-DV",), binary=nats_server_binaries()[version])
     store = tmp_path / "store.duckdb"
     cap = bustap_bg("capture", f"nats://tap:{PASSWORD}@127.0.0.1:{server.port}",
                     f"file://{server.log}?format=nats&poll_secs=0.05", "-o", str(store))

@@ -174,7 +174,7 @@ def _table(policy: Policy, result: CheckResult) -> None:
 
     section("violations", ["user", "action", "subject", "count", "broker", "rule", "reason"],
             [[v.user or "(no user)", v.action.value, v.subject, str(v.count),
-              "denied" if v.denied else "allowed" if v.attempts else "",
+              "denied" if v.denied else "-",
               v.decision.rule or "-",
               v.reason + (f"; {v.decision.note}" if v.decision.note else "")]
              for v in result.violations])

@@ -275,7 +275,8 @@ class MosquittoPolicy:
         reason = f"no ACL line lets {who} {what} {topic!r}"
         if user is not None and own is None:
             reason += f" ({user!r} has no user section: only patterns apply to it)"
-        elif user is not None and self._general:
+        elif user is not None and any(r.access & access and mqtt_match(r.topic, topic)
+                                      for r in self._general):
             reason += " (the general lines before any 'user' apply to anonymous clients only)"
         if notes:
             reason += "; not checked: " + ", ".join(notes)
@@ -291,8 +292,7 @@ class MosquittoPolicy:
             # A filter: every message it may bring is allowed only if one rule
             # covers the filter whole; an overlapping deny takes some away.
             if r.access == DENY and _overlap(flt, topic):
-                return Decision(False, rule, "a deny line covers part of this filter: those "
-                                "messages are dropped at delivery")
+                return Decision(False, rule, "a deny line covers part of this filter")
             if r.access & access and _is_subset(topic, flt):
                 return Decision(True, rule, f"allowed by {rule}", grant=r.id)
             return None
