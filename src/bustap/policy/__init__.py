@@ -24,7 +24,8 @@ def detect_kind(path: str | Path) -> str:
         if not words or words[0].startswith(("#", "//")):
             continue
         if words[0] in ("topic", "pattern", "user", "acl_file", "password_file", "listener",
-                        "allow_anonymous", "per_listener_settings", "persistence"):
+                        "allow_anonymous", "per_listener_settings", "persistence", "log_dest",
+                        "log_type", "include_dir", "bind_address", "sys_interval", "pid_file"):
             return "mosquitto"
         return "nats"
     raise ConfigError(f"{path} is empty: no policy to read", value=str(path))

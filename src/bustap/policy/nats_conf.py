@@ -78,7 +78,6 @@ class NatsUser:
     permissions: Permissions | None
     line: int
     kind: str = "user"  # user | nkey | certificate_client
-    perms_from: str = "own"  # own | default | none
 
     def templated(self) -> bool:
         return self.kind == "certificate_client"
@@ -224,8 +223,7 @@ class NatsPolicy:
             required = True
             name = auth.get(keys.get("user", keys.get("username", "")))
             if name is not None:
-                users.append(NatsUser(str(name), GLOBAL_ACCOUNT, None, _line(name, auth.line),
-                                      perms_from="none"))
+                users.append(NatsUser(str(name), GLOBAL_ACCOUNT, None, _line(name, auth.line)))
         raw = auth.get(keys.get("users", ""))
         if isinstance(raw, list):
             required = True
@@ -248,9 +246,7 @@ class NatsPolicy:
                 perms = (_permissions(raw_perms, f"certificate_clients[{name}].permissions")
                          if raw_perms is not None else default)
                 users.append(NatsUser(str(name), GLOBAL_ACCOUNT, perms,
-                                      _line(name, item.line), kind="certificate_client",
-                                      perms_from="own" if raw_perms is not None else
-                                      ("default" if default else "none")))
+                                      _line(name, item.line), kind="certificate_client"))
         return required
 
     @classmethod
@@ -271,9 +267,7 @@ class NatsPolicy:
             if pk is not None:
                 perms = _permissions(item[pk], f"{where}[{name}].permissions")
             users.append(NatsUser(str(name), account, perms or default,
-                                  _line(name, item.line), kind=kind,
-                                  perms_from="own" if perms else
-                                  ("default" if default else "none")))
+                                  _line(name, item.line), kind=kind))
 
     # --- questions ------------------------------------------------------------------
 
