@@ -211,3 +211,25 @@ def test_publish_decision_is_allow_then_deny(allow: list[str], deny: list[str], 
     allowed = (not allow or any(nats_match(a, subject) for a in allow)) and \
         not any(nats_match(d, subject) for d in deny)
     assert policy.explain("u", P, subject).allowed is allowed
+
+
+@settings(max_examples=300, deadline=None)
+@given(allow=st.lists(pattern, max_size=3), deny=st.lists(pattern, max_size=3),
+       request=st.one_of(literal, pattern))
+def test_subscribe_request_is_matched_as_a_literal_subject(allow: list[str], deny: list[str],
+                                                           request: str) -> None:
+    quoted = ", ".join(f'"{a}"' for a in allow)
+    denied = ", ".join(f'"{d}"' for d in deny)
+    policy = conf(f"authorization {{ users = [ {{user: u, permissions: {{ subscribe: "
+                  f"{{ allow: [{quoted}], deny: [{denied}] }} }} }} ] }}")
+    # canSubscribeInternal: Sublist.Match(request) treats the request's own
+    # '*' and '>' as plain tokens: the allow '*' matches a '>' token.
+    allowed = (not allow or any(nats_match(a, request) for a in allow)) and \
+        not any(nats_match(d, request) for d in deny)
+    assert policy.explain("u", S, request).allowed is allowed
+
+
+def test_a_user_entry_that_is_not_a_map_is_not_echoed() -> None:
+    with pytest.raises(ConfigError) as err:
+        conf('authorization { users = [ "alice:hunter2" ] }')
+    assert "hunter2" not in str(err.value)

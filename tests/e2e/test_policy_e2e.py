@@ -5,11 +5,13 @@ then asked of ``policy explain``; the two must agree."""
 from __future__ import annotations
 
 import re
+import ssl
 from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 import pytest
+import trustme
 from tests.conftest import Bustap, run_bustap
 from tests.fixtures.brokers import Mosquitto, NatsServer, mosquitto_passwd, nats_server_binaries
 from tests.fixtures.rawclients import MqttProbe, NatsProbe
@@ -24,7 +26,7 @@ PASSWORD = "s3cret-pw"
 AGENTS = ("a1", "a2")
 
 
-def stock_config(seed: str) -> str:
+def stock_config(seed: str, *, passwords: bool = True) -> str:
     """Seed 002's authorization for stock nats-server: its permission blocks
     as written, ``certificate_clients`` replaced by password users with the
     same names, plus one user per agent id with ``_CLIENT_ID`` filled in
@@ -37,8 +39,8 @@ def stock_config(seed: str) -> str:
              ("agent.bosh-internal", "AGENT_PERMISSIONS"),
              ("hm.bosh-internal", "HM_PERMISSIONS"),
              *((f"{a}.agent.bosh-internal", f"AGENT_{a}_PERMISSIONS") for a in AGENTS)]
-    listing = "".join(f'    {{user: "{u}", password: "{PASSWORD}", permissions: ${p}}}\n'
-                      for u, p in users)
+    secret = f', password: "{PASSWORD}"' if passwords else ""
+    listing = "".join(f'    {{user: "{u}"{secret}, permissions: ${p}}}\n' for u, p in users)
     text = re.sub(r"  certificate_clients: \[.*?\n  \]\n", f"  users: [\n{listing}  ]\n", seed,
                   flags=re.S)
     return text.replace(m.group(0), m.group(0) + per_agent)
@@ -135,16 +137,20 @@ SURPRISE_CASES: list[tuple[str | None, Action, str, bool]] = [
 ]
 
 
-def probe_nats(server: NatsServer, cases: list[tuple[str | None, Action, str, bool]]
-               ) -> list[bool]:
-    """Try each case on the server: one connection per user, a PING after
-    each operation to collect the -ERR it caused."""
+def probe_nats(server: NatsServer, cases: list[tuple[str | None, Action, str, bool]],
+               tls: Callable[[str | None], ssl.SSLContext] | None = None) -> list[bool]:
+    """Try each case on the server: one connection per user (by password, or
+    by a client certificate naming it when ``tls`` gives the context), a
+    PING after each operation to collect the -ERR it caused."""
     conns: dict[str | None, NatsProbe] = {}
     out = []
     for user, action, subject, _ in cases:
         conn = conns.get(user)
         if conn is None:
-            conn = conns[user] = NatsProbe(server.port, user, PASSWORD)
+            if tls is None:
+                conn = conns[user] = NatsProbe(server.port, user, PASSWORD)
+            else:
+                conn = conns[user] = NatsProbe(server.port, tls=tls(user))
         if conn.connect_error:
             out.append(False)
             continue
@@ -183,6 +189,36 @@ def test_explain_agrees_with_nats_server(version: str, tmp_path: Path,
     assert real == expected, [c for c, r in zip(SURPRISE_CASES, real, strict=True)
                               if r != c[3]]
     assert _explained(surprises, SURPRISE_CASES) == real
+
+
+@pytest.mark.parametrize("version", sorted(nats_server_binaries()))
+def test_explain_agrees_over_client_certificates(version: str, tmp_path: Path,
+                                                 nats_factory: Callable[..., NatsServer]
+                                                 ) -> None:
+    """As in seed 002: each client is named by its TLS certificate
+    (``verify_and_map``), no passwords."""
+    ca = trustme.CA()
+    server_cert = ca.issue_cert("127.0.0.1", "localhost")
+    paths = {n: tmp_path / f"{n}.pem" for n in ("ca", "cert", "key")}
+    ca.cert_pem.write_to_path(str(paths["ca"]))
+    server_cert.cert_chain_pems[0].write_to_path(str(paths["cert"]))
+    server_cert.private_key_pem.write_to_path(str(paths["key"]))
+    tls_block = (f'tls {{ cert_file: "{paths["cert"]}", key_file: "{paths["key"]}", '
+                 f'ca_file: "{paths["ca"]}", verify_and_map: true }}\n')
+    server = nats_factory(tls_block + stock_config(SEED.read_text(), passwords=False),
+                          binary=nats_server_binaries()[version], name="tls")
+
+    def context(user: str | None) -> ssl.SSLContext:
+        ctx = ssl.create_default_context()
+        ca.configure_trust(ctx)
+        if user is not None:  # None: a client without a certificate
+            ca.issue_cert(user, common_name=user).configure_cert(ctx)
+        return ctx
+
+    real = probe_nats(server, SEED_CASES, tls=context)
+    assert real == [c[3] for c in SEED_CASES], [c for c, r in zip(SEED_CASES, real,
+                                                                   strict=True) if r != c[3]]
+    assert _explained(SEED, SEED_CASES) == real
 
 
 # --- Mosquitto ------------------------------------------------------------------

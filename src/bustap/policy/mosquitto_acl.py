@@ -109,12 +109,17 @@ def parse_acl(lines: list[str], name: str = "acl_file") -> list[AclRule]:
 def password_users(path: str | Path) -> list[str]:
     """The user names of a mosquitto password file (``user:hash`` lines)."""
     users = []
-    for line in _read(path, "password_file"):
-        if line.startswith("#") or ":" not in line:
-            continue
-        name = line.split(":", 1)[0].strip(" \t")
-        if name:
-            users.append(name)
+    try:
+        with Path(path).open(encoding="utf-8", errors="replace") as f:
+            for line in f:  # line by line: only the part before ':' is kept
+                if line.startswith("#") or ":" not in line:
+                    continue
+                name = line.split(":", 1)[0].strip(" \t")
+                if name:
+                    users.append(name)
+    except OSError as exc:
+        raise ConfigError(f"cannot read password_file {path}: {exc.strerror}",
+                          value=str(path)) from exc
     return users
 
 

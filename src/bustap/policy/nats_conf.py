@@ -236,12 +236,11 @@ class NatsPolicy:
                             "stock nats-server refuses it as an unknown field")
             for i, item in enumerate(certs):
                 if not isinstance(item, Block):
-                    raise ConfigError(f"certificate_clients[{i}] must be a map", value=item)
+                    raise ConfigError(f"certificate_clients[{i}] must be a map", value=i)
                 ik = {k.lower(): k for k in item}
                 name = item.get(ik.get("client_name", ""))
                 if name is None:
-                    raise ConfigError(f"certificate_clients[{i}] has no client_name",
-                                      value=item)
+                    raise ConfigError(f"certificate_clients[{i}] has no client_name", value=i)
                 raw_perms = item.get(ik.get("permissions", ""))
                 perms = (_permissions(raw_perms, f"certificate_clients[{name}].permissions")
                          if raw_perms is not None else default)
@@ -254,7 +253,8 @@ class NatsPolicy:
                    users: list[NatsUser], where: str) -> None:
         for i, item in enumerate(raw):
             if not isinstance(item, Block):
-                raise ConfigError(f"{where}[{i}] must be a map, not {item!r}", value=item)
+                raise ConfigError(f"{where}[{i}] must be a map, not a {type(item).__name__}",
+                                  value=i)
             ik = {k.lower(): k for k in item}
             name = item.get(ik.get("user", ik.get("username", "")))
             kind = "user"
