@@ -151,6 +151,7 @@ def test_default_permissions_no_permissions_and_no_auth_user() -> None:
     assert not free.explain(None, P, "x").allowed
     assert not free.explain("stranger", P, "x").allowed
     assert conf("port: 4222").explain(None, S, ">").allowed  # no auth at all
+    assert conf("authorization { token: t0ken }").explain(None, P, "x").allowed
 
 
 def test_allow_responses_turns_publish_off() -> None:

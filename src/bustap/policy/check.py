@@ -140,7 +140,8 @@ def check(policy: Policy, records: Iterable[Record]) -> CheckResult:
         if g.id in used:
             continue
         holders = [u for u in g.users if u in result.users_seen] if g.users else []
-        templated = any(u for u in result.users_seen if any(
-            u.endswith("." + h) for h in g.users))
+        # BOSH certificate clients: <id>.<client_name> holds client_name's grants.
+        templated = policy.protocol == "nats" and any(
+            u.endswith("." + h) for u in result.users_seen for h in g.users)
         result.unused.append(Unused(g, bool(holders) or templated or not g.users))
     return result

@@ -224,6 +224,9 @@ class NatsPolicy:
             name = auth.get(keys.get("user", keys.get("username", "")))
             if name is not None:
                 users.append(NatsUser(str(name), GLOBAL_ACCOUNT, None, _line(name, auth.line)))
+            elif "token" in keys:
+                # A token client sends no user name: it is the "user" without one.
+                users.append(NatsUser("", GLOBAL_ACCOUNT, None, auth.line, kind="token"))
         raw = auth.get(keys.get("users", ""))
         if isinstance(raw, list):
             required = True
@@ -272,13 +275,14 @@ class NatsPolicy:
     # --- questions ------------------------------------------------------------------
 
     def users(self) -> list[str]:
-        return [u.name for u in self._users]
+        return [u.name for u in self._users if u.kind != "token"]
 
     def find(self, user: str | None) -> tuple[NatsUser | None, str | None]:
         """The user entry for an identity and, for a certificate client, its id."""
         if user is None:
             if self.no_auth_user is None:
-                return None, None
+                return next(((u, None) for u in self._users if u.kind == "token"),
+                            (None, None))
             user = self.no_auth_user
         for u in self._users:
             if not u.templated() and u.name == user:
@@ -308,6 +312,8 @@ class NatsPolicy:
                                 "without them is refused (Authorization Violation)")
             return Decision(False, None, f"{user!r} is not a user in {self.name}: the server "
                             "refuses the connection (Authorization Violation)")
+        if entry.account != GLOBAL_ACCOUNT:
+            who += f" (account {entry.account}: it sees only that account's subjects)"
         perms = entry.permissions
         if perms is None:
             return Decision(True, None, f"{who} has no permissions: nats-server allows every "
