@@ -24,7 +24,7 @@ def _policy_flags(p: argparse.ArgumentParser) -> None:
                    help="what FILE is (default: recognised from its first lines)")
     p.add_argument("--password-file", metavar="FILE",
                    help="Mosquitto password_file: its user names are the known users "
-                   "(only names are read, never the hashes)")
+                   "(only the names are kept, never the hashes)")
 
 
 def register(sub: Any) -> None:
