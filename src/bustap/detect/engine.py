@@ -216,6 +216,11 @@ class Engine:
                 "first_seen": iso(a.first_seen), "last_seen": iso(a.last_seen),
                 "state": state, "alert_id": a.alert_id}
 
+    def firing_now(self) -> list[Record]:
+        """The firing alerts as they stand (counts since the last notification
+        included), as alert records."""
+        return [self._record(a, "firing") for a in self.active.values()]
+
     def _firing(self, rule: str, key: str) -> bool:
         return (rule, key) in self.active
 

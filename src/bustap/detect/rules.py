@@ -163,7 +163,8 @@ class RuleDetector(Detector):
             group[name] = value
         key = group_key(group)
         subject = render(spec.subject, rec) if spec.subject else (
-            key if group else str(rec.get("device") or rec.get("topic") or spec.id))
+            ",".join(str(v) for v in group.values()) if group
+            else str(rec.get("device") or rec.get("topic") or spec.id))
         summary = render(spec.summary, rec)
         seq = rec.get("seq")
         if spec.count:
