@@ -272,3 +272,16 @@ def test_nothing_escapes_the_engine(recs: list[dict[str, Any]]) -> None:
         e.process(recs)
         e.tick()
         assert not e.errors, e.errors
+
+
+def test_the_readme_rules_file_loads(tmp_path: Path) -> None:
+    import re
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Alerts"):readme.index("## Audit")]
+    (block,) = re.findall(r"```toml\n(.*?)```", section, re.S)
+    path = tmp_path / "rules.toml"
+    path.write_text(block)
+    s = load_rules(path)
+    assert [r.id for r in s.rules] == ["disk_full", "link_flap", "agent_silent", "new_firmware"]
+    Engine(s)
