@@ -391,3 +391,40 @@ def test_bad_rules_and_outputs_fail_at_start(tmp_path: Path) -> None:
     assert r.returncode == 2 and "unknown alert output" in r.stderr
     r = run_bustap("logs", str(log), "--no-detect")
     assert r.returncode == 0 and "ALERT" not in r.stderr
+
+
+def test_alerts_test_runs_rules_over_a_store_without_writing(tmp_path: Path) -> None:
+    log = _burst_log(tmp_path / "m.log", n=7)
+    store = tmp_path / "s.duckdb"
+    filled = run_bustap("logs", str(log), "-o", str(store), "--no-detect")
+    assert filled.returncode == 0, filled.stderr
+    rules = tmp_path / "rules.toml"
+    rules.write_text("[detect]\nauth_failure_burst = { count = 3, within_secs = 10 }\n"
+                     "[[rule]]\nid = 'refused'\nwhere = \"event = 'auth_failed' and "
+                     "extra.rc = 5\"\ngroup_by = ['address']\nsummary = 'refused {address}'\n")
+    tried = run_bustap("alerts", "--test", str(rules), "--store", str(store), "--format",
+                       "json")
+    assert tried.returncode == 0, tried.stderr
+    got = {(a["rule"], a["subject"], a["count"]) for a in map(json.loads,
+                                                             tried.stdout.splitlines())}
+    assert got >= {("auth_failure_burst", "10.9.8.7", 7), ("refused", "10.9.8.7", 7)}
+    assert "nothing written" in run_bustap("alerts", "--test", str(rules), "--store",
+                                           str(store)).stderr
+    after = run_bustap("alerts", "--store", str(store))
+    assert after.returncode == 0 and "no alerts" in after.stderr  # the store is untouched
+
+
+def test_bustap_run_with_detect_and_rules_in_its_config(tmp_path: Path) -> None:
+    log = _burst_log(tmp_path / "m.log")
+    cfg = tmp_path / "tap.toml"
+    cfg.write_text(f'name = "tap9"\n[[source]]\nurl = "file://{log}?format=mosquitto'
+                   '&from_start=true&state=none"\n[[sink]]\nurl = "'
+                   f'{tmp_path / "out.jsonl"}"\n[detect]\noutputs = []\n'
+                   "[[rule]]\nid = 'any_refusal'\nwhere = \"event = 'auth_failed'\"\n")
+    ran = run_bustap("run", str(cfg), "-W", "3",
+                     env={"BUSTAP_STATE_DIR": str(tmp_path / "state")})
+    assert ran.returncode == 0, ran.stderr
+    assert "ALERT" not in ran.stderr  # outputs = []: the sink has them
+    recs = read_records(tmp_path / "out.jsonl")
+    assert {a["rule"] for a in alerts(recs)} >= {"auth_failure_burst", "any_refusal"}
+    assert (tmp_path / "state" / "alerts-tap9.json").exists()

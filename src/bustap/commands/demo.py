@@ -73,7 +73,7 @@ async def _demo(args: argparse.Namespace, outputs: list[str]) -> Counters:
             sinks.append(out)
         # fresh brokers every time: nothing to remember from an earlier demo
         detector, alert_outputs = make_detection(args, [s.name for s in sources],
-                                                 persist=False)
+                                                 persist=False, inline=not args.quiet)
         pipeline = Pipeline(sources, sinks, writer=Writer("demo"), decoders=DecoderChain(),
                             timeout=args.duration or None, detector=detector,
                             alert_outputs=alert_outputs)
