@@ -3,33 +3,18 @@ nats-server without authorization): seed 000's router open to 0.0.0.0/0."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from ...record import Record
 from .. import register_detector
-from ..base import Context, Detector, Finding, where_from, who
-from ._login import EVENTS, Logins
-from ._tls import TlsSeen
+from ..base import Finding, where_from, who
+from ._login import LoginDetector
 
 
 @register_detector
-class AnonymousAccess(Detector):
+class AnonymousAccess(LoginDetector):
     id = "anonymous_access"
     title = "anonymous login accepted"
-    events = EVENTS | {"tls_handshake", "tls_required"}
 
-    def __init__(self, ctx: Context, **params: Any) -> None:
-        super().__init__(ctx, **params)
-        self.tls = TlsSeen(ctx.max_keys)
-        self.logins = Logins(ctx.max_keys)
-
-    def feed(self, rec: Record, t: float) -> list[Finding]:
-        if self.tls.note(rec):
-            return []
-        login = self.logins.feed(rec, t)
-        if login is None:
-            return []
-        rec, t = login
+    def login(self, rec: Record, t: float) -> list[Finding]:
         if rec.get("username") or rec.get("credentials"):
             return []
         if rec.get("broker") == "nats" and self.tls.secure(rec, []):

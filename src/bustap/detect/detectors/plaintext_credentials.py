@@ -3,37 +3,22 @@ the path reads them (seed 001's brokers on the plaintext port)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from ...record import Record
 from .. import register_detector
-from ..base import Context, Detector, Finding, where_from
-from ._login import EVENTS, Logins
-from ._tls import TlsSeen
+from ..base import Finding, where_from
+from ._login import LoginDetector
 
 _NOT_PASSWORDS = frozenset({"nkey", "jwt", "sig", "auth_token"})
 
 
 @register_detector
-class PlaintextCredentials(Detector):
+class PlaintextCredentials(LoginDetector):
     id = "plaintext_credentials"
     title = "password login over plaintext"
-    events = EVENTS | {"tls_handshake", "tls_required"}
     params = {"tls_ports": [8883, 8884]}
     tls_ports: list[int]
 
-    def __init__(self, ctx: Context, **params: Any) -> None:
-        super().__init__(ctx, **params)
-        self.tls = TlsSeen(ctx.max_keys)
-        self.logins = Logins(ctx.max_keys)
-
-    def feed(self, rec: Record, t: float) -> list[Finding]:
-        if self.tls.note(rec):
-            return []
-        login = self.logins.feed(rec, t)
-        if login is None:
-            return []
-        rec, t = login
+    def login(self, rec: Record, t: float) -> list[Finding]:
         user = rec.get("username")
         if not user or self.tls.secure(rec, self.tls_ports):
             return []
