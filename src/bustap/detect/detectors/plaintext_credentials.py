@@ -3,9 +3,11 @@ the path reads them (seed 001's brokers on the plaintext port)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from ...record import Record
 from .. import register_detector
-from ..base import Finding, where_from
+from ..base import Context, Finding, Keyed, group_key
 from ._login import LoginDetector
 
 _NOT_PASSWORDS = frozenset({"nkey", "jwt", "sig", "auth_token"})
@@ -18,6 +20,10 @@ class PlaintextCredentials(LoginDetector):
     params = {"tls_ports": [8883, 8884]}
     tls_ports: list[int]
 
+    def __init__(self, ctx: Context, **params: Any) -> None:
+        super().__init__(ctx, **params)
+        self.users: Keyed[list[str]] = Keyed(ctx.max_keys)  # per listener, for the summary
+
     def login(self, rec: Record, t: float) -> list[Finding]:
         user = rec.get("username")
         if not user or self.tls.secure(rec, self.tls_ports):
@@ -26,8 +32,13 @@ class PlaintextCredentials(LoginDetector):
         if isinstance(creds, list) and creds and "pass" not in creds \
                 and set(creds) & _NOT_PASSWORDS:
             return []
+        # one alert per listener, naming the users it has seen
+        broker = str(rec.get("broker") or "broker")
         port = rec.get("listener_port")
+        group = {"broker": broker, "listener_port": port}
+        users = self.users.touch(group_key(group), list)
+        if user not in users and len(users) < 20:
+            users.append(str(user))
         on = f" on port {port}" if port else ""
-        return [self.hit(rec, t, {"username": user, "listener_port": port},
-                         f"user {user!r} logged in with a password over plaintext{on}"
-                         f"{where_from(rec)}", subject=str(user))]
+        return [self.hit(rec, t, group, f"passwords sent over plaintext to {broker}{on} "
+                         f"(users: {', '.join(users)})", subject=f"{broker}{on}")]
