@@ -120,7 +120,8 @@ async def test_jetstream_cluster(nats_factory: Callable[..., NatsServer], tmp_pa
 async def test_leafnode_and_gateway(nats_factory: Callable[..., NatsServer], version: str,
                                     binary: str) -> None:
     leaf_port, gw_east, gw_west = free_port(), free_port(), free_port()
-    hub = nats_factory(SYS + f'server_name: "hub"\nleafnodes {{ listen: "127.0.0.1:{leaf_port}" }}\n'
+    hub = nats_factory(SYS + 'server_name: "hub"\n'
+                       f'leafnodes {{ listen: "127.0.0.1:{leaf_port}" }}\n'
                        f'gateway {{ name: "east", listen: "127.0.0.1:{gw_east}", gateways: ['
                        f'{{ name: "west", url: "nats://127.0.0.1:{gw_west}" }}] }}\n',
                        binary=binary, args=("-D",), name="hub")
@@ -131,7 +132,7 @@ async def test_leafnode_and_gateway(nats_factory: Callable[..., NatsServer], ver
                         f'"127.0.0.1:{gw_west}", gateways: [{{ name: "east", url: '
                         f'"nats://127.0.0.1:{gw_east}" }}] }}\n', binary=binary, args=("-D",),
                         name="west")
-    _wait(lambda: "registered" in _text(west) and "eaf" in _text(hub).split("Server is ready")[-1],
+    _wait(lambda: "registered" in _text(west) and "Leafnode connection created" in _text(hub),
           "gateway and leafnode up")
     leaf.stop()  # the hub logs the leafnode closing
     _wait(lambda: "Leafnode connection closed" in _text(hub), "leafnode closed")

@@ -80,7 +80,7 @@ def _asset(text: str, out: Fields) -> None:
 
 
 class _Rule:
-    __slots__ = ("event", "fields", "converters", "regex")
+    __slots__ = ("converters", "event", "fields", "regex")
 
     def __init__(self, template: str, event: str, fields: Mapping[str, Any]) -> None:
         self.event = event
@@ -91,12 +91,10 @@ class _Rule:
         open_end = template.endswith("...") and not template.endswith("....")
         body = template[:-3] if open_end else template
         body = body.removesuffix(".")
-        n = 0
-        for m in _PLACEHOLDER.finditer(body):
+        for n, m in enumerate(_PLACEHOLDER.finditer(body)):
             pattern.append(re.escape(body[pos:m.start()]))
             name, kind = m.group(1), m.group(2) or ""
             group = f"g{n}"
-            n += 1
             pattern.append(f"(?P<{group}>{_KINDS[kind]})")
             self.converters.append((name, kind))
             pos = m.end()
@@ -150,7 +148,7 @@ class Wording:
         self.events: list[str] = []
         for rule in rules:
             template, event = rule[0], rule[1]
-            fields: Mapping[str, Any] = rule[2] if len(rule) > 2 else {}  # type: ignore[misc]
+            fields: Mapping[str, Any] = rule[2] if len(rule) > 2 else {}
             compiled = _Rule(template, event, fields)
             if event not in self.events:
                 self.events.append(event)

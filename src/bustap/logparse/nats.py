@@ -281,6 +281,8 @@ class NatsParser(LogParser):
                 parts = args.split(" ")
                 rec: Record = {"kind": KIND, "broker": BROKER, "event": "publish_in",
                                "topic": parts[0]}
+                if parts[0].startswith("$JS.API."):
+                    _js_api(parts[0], rec)
                 if len(parts) >= 3 and parts[1]:
                     rec["reply"] = parts[1]
                 if parts[-1].isdigit():
@@ -444,6 +446,22 @@ class NatsParser(LogParser):
         return rec
 
 
+def _js_api(subject: str, rec: Record) -> None:
+    """``$JS.API.STREAM.CREATE.ORDERS`` -> jetstream_api ``STREAM.CREATE``, stream
+    ``ORDERS``: which JetStream request a traced publish is (created/deleted...)."""
+    tokens = subject.split(".")
+    if len(tokens) < 4:
+        return
+    if tokens[3] == "DURABLE" and len(tokens) > 4:  # $JS.API.CONSUMER.DURABLE.CREATE.S.C
+        tokens = [*tokens[:3], tokens[4], *tokens[5:]]
+        rec["durable"] = True
+    rec["jetstream_api"] = ".".join(tokens[2:4])
+    if tokens[2] in ("STREAM", "CONSUMER") and len(tokens) > 4:
+        rec["stream"] = tokens[4]
+        if tokens[2] == "CONSUMER" and len(tokens) > 5:
+            rec["consumer"] = tokens[5]
+
+
 def _js_setting(event: str, field: str, value: str) -> Record:
     rec: Record = {"kind": KIND, "broker": BROKER, "event": event}
     if event == "jetstream_limits":
@@ -480,7 +498,8 @@ _JS_KEYS = {
     "Expires": ("operator", "expires"),
 }
 # The JetStream ASCII art, its rulers and its link.
-_BANNER = re.compile(r"[\s_|/\\()-]*|-+ ?(?:JETSTREAM)? ?-+|https://\S+/jetstream|Trusted Operators")
+_BANNER = re.compile(
+    r"[\s_|/\\()-]*|-+ ?(?:JETSTREAM)? ?-+|https://\S+/jetstream|Trusted Operators")
 
 WORDING = Wording(RULES)
 RAFT_WORDING = Wording(RAFT_RULES)
@@ -502,3 +521,17 @@ _SIMPLE = {
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "unknown"
+
+
+# Every event name this parser produces, for the consumers of its records
+# (alert detectors, queries): the hand-written ones and those of the tables.
+EVENTS: tuple[str, ...] = tuple(dict.fromkeys((
+    "unparsed", "broker_started", "broker_info", "broker_ready", "broker_stopping",
+    "broker_stopped", "listener_opened", "listener_closed", "config_loaded", "config_reloaded",
+    "signal", "plaintext_passwords", "insecure_websocket", "tls_required", "system_account",
+    "banner", "operator", "jetstream_limits", "jetstream_store_dir", "jetstream_api_level",
+    "jetstream_config", "account_exports", "account_export", "account_imports",
+    "account_import", "connection_opened", "client_connected", "client_disconnected",
+    *_OPENED.values(), *_CLOSED.values(), "auth_failed", "acl_denied", "tls_handshake",
+    "publish_in", "publish_out", "subscribe", "unsubscribe", "payload", "packet", "packet_in",
+    "packet_out", "error_sent", "raft", *WORDING.events, *RAFT_WORDING.events)))
