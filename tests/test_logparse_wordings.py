@@ -23,7 +23,8 @@ def _corpus(name: str) -> list[tuple[str, str]]:
     return rows
 
 
-@pytest.mark.parametrize(("fmt", "corpus"), [("nats", "nats-wordings.tsv")])
+@pytest.mark.parametrize(("fmt", "corpus"), [("nats", "nats-wordings.tsv"),
+                                             ("mosquitto", "mosquitto-wordings.tsv")])
 def test_corpus_parses_into_named_events(fmt: str, corpus: str) -> None:
     rows = _corpus(corpus)
     parser = make_parser(fmt)
