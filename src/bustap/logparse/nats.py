@@ -362,7 +362,7 @@ class NatsParser(LogParser):
                 if field == "version":
                     self.version = value
                 return {"kind": KIND, "broker": BROKER, "event": "broker_info", field: value}
-            js = _JS_KEYS.get(key)
+            js = _JS_KEYS.get(key.rstrip())  # "  System  : ..." (operator banner)
             if sep and js:
                 return _js_setting(js[0], js[1], value.strip())
             if not stripped or _BANNER.fullmatch(stripped):
@@ -471,11 +471,13 @@ def _js_setting(event: str, field: str, value: str) -> Record:
             rec[f"{field}_bytes"] = size
     elif field == "api_level":
         rec[field] = int(value) if value.isdigit() else value
-    elif field == "store_dir":
+    elif field in ("store_dir", "operator", "system_account"):
         rec[field] = value[1:-1] if value[:1] == '"' and value[-1:] == '"' else value
-    else:
+    elif event == "jetstream_config":
         rec["setting"] = field
         rec["value"] = value
+    else:
+        rec[field] = value
     return rec
 
 
