@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bustap.logparse import make_parser
+from bustap.logparse import detect_format, make_parser
 
 DATA = Path(__file__).parent / "data" / "logs"
 
@@ -37,3 +37,11 @@ def test_corpus_parses_into_named_events(fmt: str, corpus: str) -> None:
         assert all(r["line"] == line for r in recs)
     wrong += [f"held back: {r['line']}" for r in parser.flush()]
     assert not wrong, "\n".join(wrong)
+    assert detect_format([line for _, line in rows]) == fmt
+
+
+def test_each_nats_prefix_is_sniffed() -> None:
+    rows = _corpus("nats-wordings.tsv")
+    start = next(i for i, (_, line) in enumerate(rows) if line.startswith("[INF] Server"))
+    for _, line in rows[start:]:  # the prefixes section, one line each
+        assert detect_format([line]) == "nats", line

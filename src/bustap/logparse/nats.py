@@ -72,7 +72,11 @@ class NatsParser(LogParser):
             return True
         if line.startswith("[") and line[1:4] in LEVELS and line[4:6] == "] ":
             return True
-        return "nats-server" in line[:80] and looks_like_syslog(line)
+        if "nats-server" in line[:80] and (looks_like_syslog(line) or line[:1].isdigit()):
+            return True
+        # Behind a container prefix ("nats-1  | [1] 2025/... [INF] ...") or colours.
+        head = _ANSI.sub("", line[:200]) if "\x1b[" in line[:200] else line[:160]
+        return any(f"] [{label}] " in head or f" [{label}] " in head[:60] for label in LEVELS)
 
     def _line(self, line: str, out: list[Record]) -> None:
         s = line
