@@ -349,6 +349,9 @@ class MosquittoParser(LogParser):
         rec.update(fields)
         if fields["event"] == "dynsec_command":
             _dynsec(msg, rec)
+        for flag in ("retain", "dup"):  # "(d0, q1, r0, ...)": booleans, as in publish_in
+            if flag in rec:
+                rec[flag] = rec[flag] == 1
         cid = rec.get("client_id")
         if isinstance(cid, str):
             if fields["event"].startswith("bridge_") and len(self._bridges) < self.max_clients:
