@@ -16,6 +16,7 @@ from typing import Any
 from ..errors import ConfigError, ConnectError
 from ..message import Message
 from ..net.mqtt import REASONS_V5, ConnectOptions, MqttClient, random_client_id
+from ..net.mqtt import connect_client as mqtt_connect
 from ..net.tls import client_context
 from ..topics import TopicSet, validate_mqtt_filter
 from . import register_source
@@ -56,19 +57,10 @@ def connect_options(source: Source, *, default_client_id: str = "") -> ConnectOp
 
 async def connect_client(source: Source) -> MqttClient:
     """Connect, falling back from MQTT 5 to 3.1.1 when the version is ``auto``
-    and the broker does not speak 5."""
+    and the broker does not speak 5 (see :func:`bustap.net.mqtt.connect_client`)."""
     opts = connect_options(source)
-    auto = (source.url.param("version") or source.options.protocol_version) == "auto"
-    client = MqttClient(opts)
-    try:
-        await client.connect()
-    except ConnectError as exc:
-        if not (auto and exc.value in (0x84, 1)):
-            raise
-        opts.version = 4
-        client = MqttClient(opts)
-        await client.connect()
-    return client
+    auto = (source.url.param("version") or source.options.protocol_version).lower() == "auto"
+    return await mqtt_connect(opts, auto=auto)
 
 
 @register_source("mqtt", "mqtts")
