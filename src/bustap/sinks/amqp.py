@@ -21,8 +21,16 @@ from typing import Any
 from ..errors import ConfigError, SinkError
 from ..urls import Url
 from . import register_sink
-from ._bus import (TLS_PARAMS, check_params, choice_param, describe, flag_param, message_id,
-                   messages, tls_context)
+from ._bus import (
+    TLS_PARAMS,
+    check_params,
+    choice_param,
+    describe,
+    flag_param,
+    message_id,
+    messages,
+    tls_context,
+)
 from ._template import Template
 from .base import RecordBatch, Sink
 
