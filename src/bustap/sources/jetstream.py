@@ -9,8 +9,10 @@ sinks (the batch's ``ack``), so a collector killed mid-stream gets what it
 had not acknowledged again at its restart (or another collector does, after
 the consumer's ``ack_wait``): at-least-once, nothing lost. Records carry
 the stream sequence and the delivery count in ``properties``
-(``num_delivered`` > 1 marks a redelivery). Without a durable name the
-consumer is ephemeral and starts with new messages.
+(``num_delivered`` > 1 marks a redelivery). ``ack_wait_secs`` (default 30,
+set when the consumer is created) is how long the server waits for an ack
+before it redelivers. Without a durable name the consumer is ephemeral and
+starts with new messages.
 """
 
 from __future__ import annotations
@@ -55,6 +57,20 @@ class JetStreamSource(Source):
             raise ConfigError(f"{self.name}: invalid durable name {name!r}", value=name)
         return name
 
+    @property
+    def ack_wait(self) -> float:
+        raw = self.url.param("ack_wait_secs")
+        if raw is None:
+            return ACK_WAIT_SECS
+        try:
+            value = float(raw)
+        except ValueError:
+            value = 0.0
+        if not value > 0:
+            raise ConfigError(f"{self.name}: ack_wait_secs must be a positive number of "
+                              f"seconds, not {raw!r}", value=raw)
+        return value
+
     def subjects(self) -> list[str]:
         """The consumer's filter: one subject (default: the whole stream)."""
         given = [s for s in self.options.filters if _is_nats(s)]
@@ -92,7 +108,7 @@ class JetStreamSource(Source):
                     except NotFoundError:
                         await js.add_consumer(stream, api.ConsumerConfig(
                             durable_name=durable, ack_policy=api.AckPolicy.EXPLICIT,
-                            deliver_policy=api.DeliverPolicy.ALL, ack_wait=ACK_WAIT_SECS,
+                            deliver_policy=api.DeliverPolicy.ALL, ack_wait=self.ack_wait,
                             filter_subject=subjects[0] if subjects else None))
                     conn.sub = await js.pull_subscribe_bind(durable=durable, stream=stream)
                 else:
@@ -100,7 +116,7 @@ class JetStreamSource(Source):
                         subjects[0] if subjects else "", stream=stream,
                         config=api.ConsumerConfig(ack_policy=api.AckPolicy.EXPLICIT,
                                                   deliver_policy=api.DeliverPolicy.NEW,
-                                                  ack_wait=ACK_WAIT_SECS))
+                                                  ack_wait=self.ack_wait))
             except NotFoundError:
                 raise ConnectError(self.name, f"no stream {stream!r} on this server",
                                    fatal=True) from None
