@@ -74,3 +74,6 @@ def test_sink_password_env_must_be_set() -> None:
     with pytest.raises(ConfigError, match="'NOPE_NOT_SET' is not set"):
         config.parse('[[source]]\nurl = "mqtt://h"\n[[sink]]\nurl = "amqp://u@h/"\n'
                      'password_env = "NOPE_NOT_SET"')
+    with pytest.raises(ConfigError, match="names no user"):
+        config.parse('[[source]]\nurl = "mqtt://h"\n[[sink]]\nurl = "amqp://h/"\n'
+                     'password_env = "HOME"')

@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 
 import orjson
-from bustap.replay import ReplayStats, outgoing
 from hypothesis import given
 from hypothesis import strategies as st
+
+from bustap.replay import ReplayStats, outgoing
 
 
 def line(**rec: object) -> bytes:

@@ -173,11 +173,11 @@ def _sink_url(table: dict[str, Any], where: str) -> str:
     from urllib.parse import quote, urlsplit
 
     parts = urlsplit(url)
-    if not parts.scheme or not parts.netloc:
-        raise ConfigError(f"{where}.password_env: the url has no user@host to add it to",
-                          value="password_env")
     user, _, host = parts.netloc.rpartition("@")
-    user = user.partition(":")[0] or "guest"
+    user = user.partition(":")[0]
+    if not user or not host:
+        raise ConfigError(f"{where}.password_env: the url names no user (scheme://USER@host/...)"
+                          " to give the password to", value="password_env")
     return url.replace(parts.netloc, f"{user}:{quote(os.environ[env], safe='')}@{host}", 1)
 
 

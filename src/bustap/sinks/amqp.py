@@ -143,7 +143,7 @@ class AmqpSink(Sink):
         self.published += len(results) - returned
         if returned:
             if not self.unroutable:
-                log.warning("%s: RabbitMQ returned %d records: no queue is bound to exchange "
+                log.warning("%s: %d records returned by RabbitMQ: no queue is bound to exchange "
                             "%r for their routing key", self.name, returned, self.exchange_name)
             self.unroutable += returned
 
