@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 from typing import Any
 
-from ..errors import ConfigError, SinkError
+from ..errors import ConfigError, ConnectError, SinkError
 from ..net.nats import connect, connect_kwargs, error_text
 from ..urls import Url
 from . import register_sink
@@ -46,15 +46,11 @@ class NatsSink(Sink):
         if not self.timeout > 0:
             raise ConfigError(f"sink {url.redacted}: timeout_secs must be a positive number, "
                               f"not {raw!r}", value=raw)
-        # the connection's URL: the same server, without the sink's own parameters
         self._kwargs = connect_kwargs(
             url, creds=url.param("creds"), nkey=url.param("nkey"), tls_ca=url.param("tls_ca"),
             tls_cert=url.param("tls_cert"), tls_key=url.param("tls_key"),
             insecure=flag_param(url, "insecure"), connect_timeout=self.timeout,
             name=f"bustap sink {url.redacted}")
-        if url.scheme == "jetstream":  # jetstream:// is a plain NATS connection
-            self._kwargs["servers"] = [s.replace("jetstream://", "nats://", 1)
-                                       for s in self._kwargs["servers"]]
         self.published = 0
         self._nc: Any = None
 
@@ -62,8 +58,6 @@ class NatsSink(Sink):
         await self._connect()
 
     async def _connect(self) -> None:
-        from ..errors import ConnectError
-
         try:
             self._nc = await connect(self.url, self._kwargs)
         except ConnectError as exc:

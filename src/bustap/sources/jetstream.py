@@ -94,7 +94,6 @@ class JetStreamSource(Source):
                                 token=o.token, creds=o.creds, nkey=o.nkey, tls_ca=o.tls_ca,
                                 tls_cert=o.tls_cert, tls_key=o.tls_key, insecure=o.insecure,
                                 connect_timeout=o.connect_timeout_secs)
-        kwargs["servers"] = [s.replace("jetstream://", "nats://", 1) for s in kwargs["servers"]]
         conn = _Connection(self)
         nc = await connect(self.url, kwargs, closed_cb=conn.on_closed)
         conn.nc = nc
