@@ -26,6 +26,17 @@ def test_sample_config_parses(monkeypatch: pytest.MonkeyPatch) -> None:
 
     pickle.dumps(cfg.decoders.config)  # what worker processes are built from
     assert [type(s).__name__ for s in cfg.sinks]
+    # [detect] and [[rule]]: the alert engine's settings and a user rule
+    assert cfg.detect.disable == ["new_client"] and cfg.detect.learn_secs == 600
+    assert cfg.detect.detectors["auth_failure_burst"] == {"count": 5, "within_secs": 60}
+    assert [r.id for r in cfg.detect.rules] == ["disk_full"]
+
+
+def test_bad_detect_section_names_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = _sample(monkeypatch).replace('severity = "warning"\nsummary',
+                                        'severity = "loud"\nsummary')
+    with pytest.raises(ConfigError, match="rule 'disk_full': severity"):
+        config.parse(text)
 
 
 @pytest.mark.parametrize(("text", "needle"), [

@@ -60,7 +60,7 @@ def store(tmp_path):  # type: ignore[no-untyped-def]
 def test_where_is_parameterised(store: DuckDBStore) -> None:
     sql, params = where_condition(store, "fields.cpu.user > 50 and device = 'vmx4'")
     assert "vmx4" not in sql and "cpu" not in sql
-    assert params == ['$."cpu"."user"', 50, "vmx4"]
+    assert params == ['$."cpu.user"', '$."cpu"."user"', 50, "vmx4"]
     store.execute(f"SELECT count(*) FROM records WHERE {sql}", params)
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from .decode import DecoderChain
+from .detect import DetectSettings, parse_detect
+from .detect.settings import SAMPLE as DETECT_SAMPLE
 from .errors import ConfigError
 from .sinks import Sink, make_sink
 from .sources import Source, SourceOptions, make_source
@@ -66,7 +68,10 @@ url = "bustap.duckdb"            # required; also FILE.jsonl, postgresql://..., 
 filter = "sensors/+/temperature"
 decoder = "number"
 device = "topic[1]"
-'''
+
+# Alerts: the built-in security detectors run with their defaults; [detect]
+# tunes them and [[rule]] adds your own (the `bustap query --where` language).
+''' + DETECT_SAMPLE
 
 _SOURCE_KEYS = {f.name for f in fields(SourceOptions)} | {"url", "topics", "password_env",
                                                           "token_env"}
@@ -80,6 +85,7 @@ class Config:
     sources: list[Source] = field(default_factory=list)
     sinks: list[Sink] = field(default_factory=list)
     decoders: DecoderChain = field(default_factory=DecoderChain)
+    detect: DetectSettings = field(default_factory=DetectSettings)
 
 
 def load(path: str | Path) -> Config:
@@ -96,7 +102,7 @@ def parse(text: str, *, origin: str = "config") -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{origin}: not valid TOML: {exc}", value=origin) from exc
-    _only(data, {"name", "workers", "source", "sink", "decode"}, origin)
+    _only(data, {"name", "workers", "source", "sink", "decode", "detect", "rule"}, origin)
     cfg = Config(name=_opt_str(data, "name", origin))
     workers = data.get("workers", 0)
     if type(workers) is not int or not 0 <= workers <= 64:
@@ -124,6 +130,7 @@ def parse(text: str, *, origin: str = "config") -> Config:
                                   and all(isinstance(n, str) for n in names)):
         raise ConfigError(f"{origin}: decode.decoders must be a list of names", value=names)
     cfg.decoders = DecoderChain(names, rules)
+    cfg.detect = parse_detect(data, origin=origin)
     return cfg
 
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .decode import DecoderChain
+from .detect import Engine
+from .detect.outputs import Outputs
 from .encode import message_record
 from .errors import BustapError, ConnectError, SinkError
 from .message import Message
@@ -75,7 +77,8 @@ class Pipeline:
                  writer: Writer | None = None, decoders: DecoderChain | None = None,
                  processors: Sequence[Processor] = (), count: int | None = None,
                  timeout: float | None = None, queue_batches: int = 8,
-                 spool: bool = True, workers: int = 0) -> None:
+                 spool: bool = True, workers: int = 0, detector: Engine | None = None,
+                 alert_outputs: Outputs | None = None) -> None:
         self.sources = list(sources)
         self.counters = Counters()
         self.sinks = list(sinks)
@@ -99,6 +102,11 @@ class Pipeline:
         # message batches being encoded by worker processes, oldest first
         self.pool = DecodePool(workers, self.decoders) if workers > 0 else None
         self._inflight: deque[_Submitted] = deque()
+        # the alert engine sees every record after decoding; its alerts are
+        # records of the same stream (stamped after the records behind them)
+        self.detector = detector
+        self.alert_outputs = alert_outputs
+        self._held_alerts: list[Record] = []
 
     async def emit(self, records: list[Record]) -> None:
         """Stamp and write records made outside the sources (dumps) to every sink."""
@@ -116,14 +124,18 @@ class Pipeline:
             await out.open()
         if self.pool is not None:
             self.pool.start()
+        if self.alert_outputs is not None:
+            await self.alert_outputs.start()
         pumps = [asyncio.create_task(self._pump(s), name=f"source {s.name}")
                  for s in self.sources]
+        ticker = asyncio.create_task(self._detect_ticker(), name="alert ticker") \
+            if self.detector is not None and not self.detector.event_time else None
         try:
             await self._consume()
         finally:
-            for task in pumps:
+            for task in [*pumps, *([ticker] if ticker else [])]:
                 task.cancel()
-            for task in pumps:
+            for task in [*pumps, *([ticker] if ticker else [])]:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             await self._drain()
@@ -132,13 +144,59 @@ class Pipeline:
             finally:
                 if self.pool is not None:
                     self.pool.close()
+            await self._finish_detection()
             await self._close_sources()
             for out in self._outputs:
                 try:
                     await out.aclose()
                 except BustapError as exc:
                     log.error("%s", exc)
+            if self.alert_outputs is not None:
+                await self.alert_outputs.aclose()
         return self.counters
+
+    # --- alerts -------------------------------------------------------------------
+
+    def _detect(self, records: list[Record]) -> list[Record]:
+        """Run the engine on stamped records; its alerts, stamped next."""
+        assert self.detector is not None
+        alerts = self.detector.process(records)
+        if not alerts:
+            return []
+        stamped = [self.writer.stamp(a) for a in alerts]
+        self.counters.records += len(stamped)
+        if self.alert_outputs is not None:
+            self.alert_outputs.send(stamped)
+        return stamped
+
+    async def _emit_alerts(self, alerts: list[Record]) -> None:
+        if not alerts:
+            return
+        await self._complete(0)
+        stamped = [self.writer.stamp(a) for a in alerts]
+        self.counters.records += len(stamped)
+        if self.alert_outputs is not None:
+            self.alert_outputs.send(stamped)
+        await self._write(stamped)
+
+    async def _detect_ticker(self) -> None:
+        assert self.detector is not None
+        while True:
+            await asyncio.sleep(1.0)
+            held, self._held_alerts = self._held_alerts, []
+            await self._emit_alerts(held + self.detector.tick())
+
+    async def _finish_detection(self) -> None:
+        if self.detector is None:
+            return
+        held, self._held_alerts = self._held_alerts, []
+        # a log read from a file: what its last lines leave behind (updated
+        # counts, resolutions) is part of what the file raises
+        tail = self.detector.tick() if self.detector.event_time else []
+        try:
+            await self._emit_alerts(held + tail)
+        finally:
+            self.detector.save()
 
     async def _pump(self, source: Source) -> None:
         try:
@@ -265,6 +323,10 @@ class Pipeline:
             batch = RecordBatch.from_lines(lines, n, known_keys=known)
             for proc in self.processors:  # they want dicts: parsed back (dumps)
                 proc(batch.records)
+            if self.detector is not None:
+                # seqs of later batches are given out already: the alerts wait
+                # for the ticker, which writes them after those batches
+                self._held_alerts += self.detector.process(batch.records)
             await self._write_batch(batch, durable=sub.batch.ack is not None)
             if sub.batch.ack is not None and not sub.done:
                 sub.batch.ack()
@@ -318,6 +380,8 @@ class Pipeline:
         if out and self.processors:
             for proc in self.processors:
                 proc(out)
+        if out and self.detector is not None:
+            out += self._detect(out)
         return out, done
 
     def _lifecycle(self, source: Source, item: Lifecycle) -> Record:

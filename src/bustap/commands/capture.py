@@ -17,6 +17,7 @@ from ..sinks.jsonl import StdoutSink
 from ..sources import make_source
 from ..topics import validate_mqtt_filter, validate_nats_subject
 from ._common import add_connection_flags, run_pipeline, source_options
+from ._detect import add_detect_flags, make_detection
 
 HELP = "capture messages from MQTT/NATS brokers (and other sources) as records"
 
@@ -75,6 +76,7 @@ def register(sub: Any) -> None:
                    help="decode and encode in N worker processes (default 0: in this "
                    "one); pays when decoding is the bottleneck and a core is free")
     add_connection_flags(p)
+    add_detect_flags(p)
     p.set_defaults(func=run)
 
 
@@ -123,14 +125,16 @@ def run(args: argparse.Namespace) -> int:
 
         dump = DumpState()
         processors.append(dump)
+    detector, alert_outputs = make_detection(args, [s.name for s in sources],
+                                             inline=bool(args.pretty and "-" in outputs))
     pipeline = Pipeline(sources, sinks, writer=Writer(args.name), decoders=decoders,
                         processors=processors, count=args.count, timeout=args.timeout,
-                        workers=args.workers)
+                        workers=args.workers, detector=detector, alert_outputs=alert_outputs)
     from ..cli import run_async
 
     counters = run_async(_run(pipeline, dump, args.dump_every))
     if sys.stderr.isatty() and not args.count:
-        _summary(counters)
+        _summary(counters, detector)
     return 0
 
 
@@ -167,8 +171,12 @@ def _usable(source: Any, pattern: str) -> bool:
     return valid_for(source.protocol, pattern)
 
 
-def _summary(c: Counters) -> None:
+def _summary(c: Counters, detector: Any = None) -> None:
     dropped = sum(c.dropped.values())
+    alerts = ""
+    if detector is not None:
+        st = detector.stats()
+        alerts = f"; alerts fired {st['fired']}, firing {st['firing']}"
     print(f"bustap: {c.received} messages, {c.written} records written in "
-          f"{c.as_dict()['elapsed_secs']}s; dropped {dropped}; decode errors {c.decode_errors}",
-          file=sys.stderr)
+          f"{c.as_dict()['elapsed_secs']}s; dropped {dropped}; decode errors {c.decode_errors}"
+          f"{alerts}", file=sys.stderr)

@@ -29,5 +29,5 @@ def _check(args: argparse.Namespace) -> int:
     cfg = config.load(args.config)
     print(f"{args.config}: ok: {len(cfg.sources)} sources "
           f"({', '.join(s.name for s in cfg.sources)}), {len(cfg.sinks)} sinks, "
-          f"{len(cfg.decoders.rules)} decode rules")
+          f"{len(cfg.decoders.rules)} decode rules, {len(cfg.detect.rules)} alert rules")
     return 0

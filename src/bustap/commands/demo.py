@@ -16,6 +16,7 @@ from ..sinks import make_sink
 from ..sinks.jsonl import StdoutSink
 from ..sources import SourceOptions, make_source
 from ._common import run_pipeline
+from ._detect import add_detect_flags, make_detection
 
 HELP = "run brokers and a simulated network (routers, BOSH agents, sensors, an attacker) and " \
        "capture it all"
@@ -31,6 +32,7 @@ def register(sub: Any) -> None:
     p.add_argument("--rate", type=float, default=1.0,
                    help="speed of the simulated network (default 1.0)")
     p.add_argument("--quiet", action="store_true", help="no live view, only the summary")
+    add_detect_flags(p)
     p.set_defaults(func=run)
 
 
@@ -69,8 +71,12 @@ async def _demo(args: argparse.Namespace, outputs: list[str]) -> Counters:
             assert isinstance(out, StdoutSink)
             out.formatter = pretty_formatter(sys.stdout.isatty())
             sinks.append(out)
+        # fresh brokers every time: nothing to remember from an earlier demo
+        detector, alert_outputs = make_detection(args, [s.name for s in sources],
+                                                 persist=False, inline=not args.quiet)
         pipeline = Pipeline(sources, sinks, writer=Writer("demo"), decoders=DecoderChain(),
-                            timeout=args.duration or None)
+                            timeout=args.duration or None, detector=detector,
+                            alert_outputs=alert_outputs)
         return await run_pipeline(pipeline, run_network(b, args.rate))
 
 

@@ -18,6 +18,7 @@ from ..sources import SourceOptions
 from ..sources.logfile import LogFileSource
 from ..urls import parse_url
 from ._common import run_pipeline
+from ._detect import add_detect_flags, make_detection
 
 HELP = "parse broker logs (Mosquitto, nats-server) into broker_event records"
 
@@ -42,6 +43,7 @@ def register(sub: Any) -> None:
                    help="writer name: records carry writer_id bustap/NAME (default: pid)")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar (there is none anyway unless stderr is a terminal)")
+    add_detect_flags(p)
     p.set_defaults(func=run)
 
 
@@ -53,7 +55,11 @@ def run(args: argparse.Namespace) -> int:
                     "&follow=false&state=none")
     source = LogFileSource(url, SourceOptions(from_start=True))
     sinks = [make_sink(o) for o in (args.output or ["-"])]
-    pipeline = Pipeline([source], sinks, writer=Writer(args.name))
+    # the log's own times drive the windows: a file raises what it raised live
+    detector, alert_outputs = make_detection(args, [source.name], event_time=True,
+                                             persist=False)
+    pipeline = Pipeline([source], sinks, writer=Writer(args.name), detector=detector,
+                        alert_outputs=alert_outputs)
     from ..cli import run_async
 
     show = sys.stderr.isatty() and not args.no_progress

@@ -9,6 +9,7 @@ from .. import config
 from ..pipeline import Pipeline
 from ..record import Writer
 from ._common import run_pipeline
+from ._detect import make_detection
 
 HELP = "run the sources, decoders and sinks of a TOML config until stopped"
 
@@ -19,6 +20,8 @@ def register(sub: Any) -> None:
     p.add_argument("config", metavar="CONFIG.toml")
     p.add_argument("-W", "--timeout", type=float, metavar="SECS",
                    help="stop after SECS seconds (default: run until SIGINT/SIGTERM)")
+    p.add_argument("--no-detect", action="store_true",
+                   help="no alerts, whatever the config's [detect] says")
     p.set_defaults(func=run)
 
 
@@ -26,7 +29,11 @@ def run(args: argparse.Namespace) -> int:
     from ..cli import run_async
 
     cfg = config.load(args.config)
+    args.name = cfg.name
+    detector, alert_outputs = make_detection(args, [s.name for s in cfg.sources],
+                                             settings=cfg.detect)
     pipeline = Pipeline(cfg.sources, cfg.sinks, writer=Writer(cfg.name), decoders=cfg.decoders,
-                        timeout=args.timeout, workers=cfg.workers)
+                        timeout=args.timeout, workers=cfg.workers, detector=detector,
+                        alert_outputs=alert_outputs)
     run_async(run_pipeline(pipeline))
     return 0

@@ -69,6 +69,7 @@ _DISCONNECTS = (
     (" already connected, closing old connection.", "takeover"),
 )
 _JOIN = ("address", "port", "listener_port", "username")
+_DROPPED = "Outgoing messages are being dropped for client "
 
 
 def _slug(text: str) -> str:
@@ -274,9 +275,9 @@ class MosquittoParser(LogParser):
                 if self._pending:
                     rec.update(next(reversed(self._pending.values())))
                 return rec
-            if msg.startswith("Outgoing messages are being dropped for client "):
-                return self._join(self._ev("messages_dropped", client_id=msg[48:].rstrip(".")),
-                                  msg[48:].rstrip("."))
+            if msg.startswith(_DROPPED):
+                cid = msg[len(_DROPPED):].rstrip(".")
+                return self._join(self._ev("messages_dropped", client_id=cid), cid)
         elif c == "W":
             if msg.startswith("Will message specified"):
                 return self._will(msg)

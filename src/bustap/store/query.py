@@ -8,16 +8,16 @@ topic filters become regular expressions built from escaped characters.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .. import where
 from ..errors import ConfigError
 from ..record import SEVERITIES
 from ..topics import is_mqtt_filter_valid, is_nats_subject_valid, split_shared
 from .backend import Store
-from .schema import BY_NAME, COLUMN_NAMES
+from .schema import BY_NAME
 
 # --- topic filters -> regex ---------------------------------------------------
 
@@ -81,192 +81,62 @@ def topic_condition(store: Store, pattern: str) -> tuple[str, list[Any]]:
     return "topic = ?", [pattern]
 
 
-# --- --where ------------------------------------------------------------------
-
-_TOKEN = re.compile(r"""
-    \s*(?:
-      (?P<num>-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)(?![\w.])
-    | (?P<str>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
-    | (?P<op>==|!=|<>|<=|>=|=|<|>|~)
-    | (?P<paren>[()])
-    | (?P<word>[A-Za-z_][A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_\-]+)*)
-    )""", re.VERBOSE)
-_WORDS = {"and", "or", "not", "true", "false", "null", "exists", "contains"}
-_JSON_ROOTS = {"fields", "payload", "headers", "properties", "extra"}
-_MAX_WHERE = 2000
+# --- --where: the tree of bustap.where as SQL -----------------------------------
 
 
-@dataclass
-class _Tok:
-    kind: str
-    text: str
-    pos: int
+def _json_expr(store: Store, root: str, path: tuple[str, ...], numeric: bool
+               ) -> tuple[str, list[Any]]:
+    get = store.json_number if numeric else store.json_text
+    expr, params = get(root, list(path))
+    if len(path) > 1:  # fields are flat by contract: the dotted key first
+        flat, flat_params = get(root, [".".join(path)])
+        return f"COALESCE({flat}, {expr})", [*flat_params, *params]
+    return expr, params
 
 
-def _tokens(text: str) -> list[_Tok]:
-    out: list[_Tok] = []
-    pos = 0
-    while pos < len(text):
-        if text[pos:].strip() == "":
-            break
-        m = _TOKEN.match(text, pos)
-        if not m or m.end() == pos:
-            raise ConfigError(f"invalid --where {text!r}: unexpected {text[pos:].strip()[:20]!r} "
-                              f"at position {pos}", value=text)
-        kind = m.lastgroup or ""
-        value = m.group(kind)
-        start = m.start(kind)
-        if kind == "word" and value.lower() in _WORDS:
-            kind, value = "kw", value.lower()
-        out.append(_Tok(kind, value, start))
-        pos = m.end()
-    return out
-
-
-class _WhereParser:
-    """``cond (and|or cond)*`` with ``not``, parentheses, and conditions
-    ``path OP literal``, ``path contains 'text'``, ``path exists``.
-    ``path`` is a column (``topic``, ``qos``...) or a JSON path under
-    ``fields``, ``payload``, ``headers``, ``properties`` or ``extra``."""
-
-    def __init__(self, store: Store, text: str) -> None:
-        self.store = store
-        self.text = text
-        self.toks = _tokens(text)
-        self.i = 0
-        self.params: list[Any] = []
-
-    def error(self, what: str) -> ConfigError:
-        return ConfigError(f"invalid --where {self.text!r}: {what}", value=self.text)
-
-    def peek(self) -> _Tok | None:
-        return self.toks[self.i] if self.i < len(self.toks) else None
-
-    def take(self) -> _Tok:
-        tok = self.peek()
-        if tok is None:
-            raise self.error("unexpected end")
-        self.i += 1
-        return tok
-
-    def parse(self) -> str:
-        if not self.toks:
-            raise self.error("empty")
-        sql = self.expr(0)
-        if self.peek() is not None:
-            raise self.error(f"unexpected {self.peek().text!r}")  # type: ignore[union-attr]
-        return sql
-
-    def expr(self, depth: int) -> str:
-        if depth > 20:
-            raise self.error("nested too deep")
-        parts = [self.term(depth)]
-        while (tok := self.peek()) is not None and tok.kind == "kw" and tok.text in ("and", "or"):
-            self.i += 1
-            parts.append(tok.text.upper())
-            parts.append(self.term(depth))
-        return " ".join(parts)
-
-    def term(self, depth: int) -> str:
-        tok = self.take()
-        if tok.kind == "kw" and tok.text == "not":
-            return f"NOT ({self.term(depth + 1)})"
-        if tok.kind == "paren" and tok.text == "(":
-            inner = self.expr(depth + 1)
-            close = self.take()
-            if close.text != ")":
-                raise self.error("missing ')'")
-            return f"({inner})"
-        if tok.kind != "word":
-            raise self.error(f"expected a field name, found {tok.text!r}")
-        return self.condition(tok.text)
-
-    def literal(self) -> Any:
-        tok = self.take()
-        if tok.kind == "num":
-            return float(tok.text) if any(c in tok.text for c in ".eE") else int(tok.text)
-        if tok.kind == "str":
-            body = tok.text[1:-1]
-            return re.sub(r"\\(.)", r"\1", body)
-        if tok.kind == "kw" and tok.text in ("true", "false"):
-            return tok.text == "true"
-        if tok.kind == "kw" and tok.text == "null":
-            return None
-        if tok.kind == "word":  # a bare word is a string: event = link_down
-            return tok.text
-        raise self.error(f"expected a value, found {tok.text!r}")
-
-    def condition(self, path: str) -> str:
-        segs = path.split(".")
-        root = segs[0]
-        op_tok = self.take()
-        if op_tok.kind == "kw" and op_tok.text == "exists":
-            if root in _JSON_ROOTS and len(segs) > 1:
-                expr, params = self.store.json_text(root, segs[1:])
-                self.params += params
-                return f"{expr} IS NOT NULL"
-            return f"{self._column(root, segs)} IS NOT NULL"
-        if op_tok.kind == "kw" and op_tok.text == "contains":
-            op = "contains"
-        elif op_tok.kind == "op":
-            op = {"==": "=", "<>": "!="}.get(op_tok.text, op_tok.text)
-        else:
-            raise self.error(f"expected an operator after {path!r}, found {op_tok.text!r}")
-        value = self.literal()
-        numeric = isinstance(value, int | float) and not isinstance(value, bool)
-        if root in _JSON_ROOTS and len(segs) > 1:
-            for seg in segs[1:]:
-                if not re.fullmatch(r"[A-Za-z0-9_\-]+", seg):
-                    raise self.error(f"bad path segment {seg!r}")
-            if numeric and op != "contains" and op != "~":
-                expr, params = self.store.json_number(root, segs[1:])
-            else:
-                expr, params = self.store.json_text(root, segs[1:])
-                if isinstance(value, bool):
-                    value = "true" if value else "false"
-            self.params += params
-        else:
-            expr = self._column(root, segs)
-            col = BY_NAME[root]
-            if col.is_json:
-                expr = self.store.text(expr)
-            if numeric and col.duck not in ("BIGINT", "SMALLINT"):
-                value = str(value)
-            if not numeric and col.duck in ("BIGINT", "SMALLINT") and value is not None \
-                    and op not in ("contains", "~"):
-                raise self.error(f"{root} is a number: compare it with a number")
-            if isinstance(value, bool) and col.duck != "BOOLEAN":
-                value = "true" if value else "false"
-        if value is None:
-            if op == "=":
-                return f"{expr} IS NULL"
-            if op == "!=":
-                return f"{expr} IS NOT NULL"
-            raise self.error("null only compares with = or !=")
-        if op == "contains":
-            self.params.append(str(value).lower())
-            return f"strpos(lower({self.store.text(expr)}), ?) > 0"
-        if op == "~":
-            self.params.append(str(value))
-            return f"regexp_matches({self.store.text(expr)}, ?)" \
-                if self.store.dialect == "duckdb" else f"{self.store.text(expr)} ~ ?"
-        self.params.append(value)
-        return f"{expr} {op} ?"
-
-    def _column(self, root: str, segs: list[str]) -> str:
-        if len(segs) > 1 or root not in BY_NAME:
-            known = ", ".join([*COLUMN_NAMES, *(f"{r}.PATH" for r in sorted(_JSON_ROOTS))])
-            raise self.error(f"unknown field {'.'.join(segs)!r} (known: {known})")
-        return root
+def _sql(store: Store, node: where.Node, params: list[Any]) -> str:
+    if isinstance(node, where.BoolOp):
+        joined = f" {node.op.upper()} ".join(_sql(store, i, params) for i in node.items)
+        return f"({joined})"
+    if isinstance(node, where.Not):
+        return f"NOT ({_sql(store, node.item, params)})"
+    assert isinstance(node, where.Cond)
+    value = node.value
+    if node.path:
+        expr, p = _json_expr(store, node.root, node.path, node.numeric)
+        params += p
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+    else:
+        expr = node.root
+        col = BY_NAME[node.root]
+        if col.is_json:
+            expr = store.text(expr)
+        if isinstance(value, int | float) and not isinstance(value, bool) \
+                and col.duck not in ("BIGINT", "SMALLINT"):
+            value = str(value)
+        if isinstance(value, bool) and col.duck != "BOOLEAN":
+            value = "true" if value else "false"
+    if node.op == "exists":
+        return f"{expr} IS NOT NULL"
+    if value is None:
+        return f"{expr} IS NULL" if node.op == "=" else f"{expr} IS NOT NULL"
+    if node.op == "contains":
+        params.append(str(value).lower())
+        return f"strpos(lower({store.text(expr)}), ?) > 0"
+    if node.op == "~":
+        params.append(str(value))
+        return f"regexp_matches({store.text(expr)}, ?)" \
+            if store.dialect == "duckdb" else f"{store.text(expr)} ~ ?"
+    params.append(value)
+    return f"{expr} {node.op} ?"
 
 
 def where_condition(store: Store, text: str) -> tuple[str, list[Any]]:
-    if len(text) > _MAX_WHERE:
-        raise ConfigError(f"invalid --where: longer than {_MAX_WHERE} characters",
-                          value=text[:80])
-    parser = _WhereParser(store, text)
-    sql = parser.parse()
-    return f"({sql})", parser.params
+    node = where.parse(text)
+    params: list[Any] = []
+    sql = _sql(store, node, params)
+    return f"({sql})", params
 
 
 # --- the filter set -------------------------------------------------------------
