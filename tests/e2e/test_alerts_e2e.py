@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import Bustap, read_records, run_bustap
+from tests.conftest import BUSTAP, Bustap, read_records, run_bustap
 from tests.fixtures.brokers import (
     Certs,
     Mosquitto,
@@ -430,3 +430,32 @@ def test_bustap_run_with_detect_and_rules_in_its_config(tmp_path: Path) -> None:
     recs = read_records(tmp_path / "out.jsonl")
     assert {a["rule"] for a in alerts(recs)} >= {"auth_failure_burst", "any_refusal"}
     assert (tmp_path / "state" / "alerts-tap9.json").exists()
+
+
+def test_alerts_follow_prints_new_notifications(tmp_path: Path) -> None:
+    store = tmp_path / "s.duckdb"
+    env = {"BUSTAP_STATE_DIR": str(tmp_path / "state")}
+    assert run_bustap("logs", str(_burst_log(tmp_path / "a.log")), "-o", str(store),
+                      env=env).returncode == 0
+    follow = subprocess.Popen([*BUSTAP, "alerts", "--follow", "--store", str(store),
+                               "--state", "all", "--format", "json"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert follow.stdout is not None
+        first = json.loads(follow.stdout.readline())
+        assert first["rule"] == "auth_failure_burst"
+        log = tmp_path / "b.log"
+        log.write_text("1796125870: mosquitto version 2.0.11 starting\n")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # the store is free between two polls
+            if run_bustap("logs", str(log), "-o", str(store), env=env).returncode == 0:
+                break
+            time.sleep(0.3)
+        rules = []
+        while "broker_version" not in rules:
+            rules.append(json.loads(follow.stdout.readline())["rule"])
+    finally:
+        follow.terminate()
+        follow.wait(10)
+        if follow.stdout is not None:
+            follow.stdout.close()
