@@ -35,5 +35,10 @@ def run(args: argparse.Namespace) -> int:
     pipeline = Pipeline(cfg.sources, cfg.sinks, writer=Writer(cfg.name), decoders=cfg.decoders,
                         timeout=args.timeout, workers=cfg.workers, detector=detector,
                         alert_outputs=alert_outputs)
-    run_async(run_pipeline(pipeline))
+    helpers = []
+    if cfg.web is not None:
+        from ..web import pipeline_server
+
+        helpers.append(pipeline_server(cfg.web, pipeline))
+    run_async(run_pipeline(pipeline, *helpers))
     return 0
