@@ -175,8 +175,7 @@ def _render(table: RateTable, sort: str, args: argparse.Namespace, height: int,
     head = Text.assemble(("bustap top", "bold"), f"  {', '.join(args.urls)}\n",
                          f"{len(table.topics)} topics  {len(table.clients)} clients  "
                          f"{_rate(total_rate)} msgs/s  {_size(total_bytes)}/s  "
-                         f"up {elapsed:.0f}s  sort: {sort}   (q quit, s sort)",
-                         style=None)
+                         f"up {elapsed:.0f}s  sort: {sort}   (q quit, s sort)")
     rows = args.rows or max(3, (height - 10) // 2)
 
     def grid(title: str, data: dict[str, Row], what: str) -> Table:
