@@ -4,21 +4,19 @@ NATS connection by its name, and ``q`` quits."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import pty
 import re
 import select
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import nats
 import pytest
 from tests.fixtures.brokers import Mosquitto, NatsServer
+from tests.fixtures.traffic import Publisher
 
 pytestmark = pytest.mark.e2e
 
@@ -64,56 +62,28 @@ class Pty:
         os.close(self.master)
 
 
-def publish_for(stop: threading.Event, mosquitto: Mosquitto, nats_url: str) -> None:
-    """sensors/* on MQTT (mosquitto_pub) and telemetry.* on NATS (named connection)."""
-
-    async def nats_pub() -> None:
-        nc = await nats.connect(nats_url, name="edge-agent-1")
-        i = 0
-        while not stop.is_set():
-            await nc.publish(f"telemetry.router{i % 2}.cpu", b'{"cpu": 12}')
-            await nc.flush()
-            i += 1
-            await asyncio.sleep(0.05)
-        await nc.close()
-
-    def mqtt_pub() -> None:
-        while not stop.is_set():
-            subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(mosquitto.port),
-                            "-t", "sensors/room1/temp", "-m", "21.5", "-i", "sensor-1"],
-                           capture_output=True, timeout=10, check=False)
-            time.sleep(0.1)
-
-    t = threading.Thread(target=mqtt_pub, daemon=True)
-    t.start()
-    asyncio.run(nats_pub())
-    t.join(10)
-
-
 def test_top_shows_published_topics_and_quits_on_q(tmp_path: Path) -> None:
     mosq = Mosquitto(tmp_path / "mosq", extra="allow_anonymous true").start()
     server = NatsServer(tmp_path / "nats").start()
-    stop = threading.Event()
-    pub = threading.Thread(target=publish_for, args=(stop, mosq, server.url), daemon=True)
+    pub = Publisher(mosq.port, server.url)
     term = Pty([*BUSTAP, "top", mosq.url, server.url,
                 f"nats-monitor://127.0.0.1:{server.http_port}", "--interval", "0.5"])
     try:
         term.read(lambda t: "topics and subjects" in t)
         pub.start()
         screen = term.read(lambda t: all(s in t for s in (
-            "sensors/room1/temp", "telemetry.router0.cpu", "telemetry.router1.cpu",
-            "edge-agent-1")))
+            "sensors/room0/temp", "sensors/room1/temp", "telemetry.router0.cpu",
+            "telemetry.router1.cpu", "edge-agent-1")))
         assert "msgs/s" in screen and "mqtt" in screen and "nats" in screen
         # a rate was measured, not only a total: some row shows a non-zero msgs/s
-        assert re.search(r"sensors/room1/temp\s+mqtt\s+[1-9]", screen) or \
+        assert re.search(r"sensors/room\d/temp\s+mqtt\s+[1-9]", screen) or \
             re.search(r"telemetry\.router\d\.cpu\s+nats\s+[1-9]", screen), screen[-2000:]
         term.send(b"s")  # sort by bytes: still running
         term.read(lambda t: "sort: bytes" in t)
         term.send(b"q")
         assert term.proc.wait(15) == 0
     finally:
-        stop.set()
-        pub.join(10)
+        pub.stop()
         term.close()
         mosq.stop()
         server.stop()

@@ -46,7 +46,7 @@ def _client_name(store: Store) -> tuple[str, list[Any]]:
     return f"COALESCE({expr}, client_id)", params
 
 
-def overview(store: Store, *, window: int = RATE_WINDOW_SECS, span: int = 900,
+def overview(store: Store, *, window: float = RATE_WINDOW_SECS, span: int = 900,
              every: int | None = None) -> dict[str, Any]:
     """Rates now and over time per source, clients, firing alerts, totals."""
     end = as_of(store)
@@ -64,6 +64,8 @@ def overview(store: Store, *, window: int = RATE_WINDOW_SECS, span: int = 900,
     out["clients"] = len(connected_clients(store))
     if end is None:
         return out
+    window = _window(totals["first"], end, window)
+    out["window_secs"] = round(window, 3)
     start = end - timedelta(seconds=window)
     _, rows = store.execute(
         f"SELECT source, {METRICS['messages']}, {METRICS['bytes']}, count(*) FROM {TABLE} "
@@ -113,6 +115,14 @@ def _every(store: Store, since: datetime | None, until: datetime | None,
     return 86400
 
 
+def _window(first: Any, end: datetime, window: float) -> float:
+    """The rate window, shortened to the data when the store holds less
+    (a 10-second capture is 10 seconds of traffic, not a sixth of a minute)."""
+    if isinstance(first, datetime):
+        window = min(window, (end - first).total_seconds())
+    return max(window, 1.0)
+
+
 def _series(data: dict[str, list[tuple[datetime, float]]], every: int
             ) -> dict[str, dict[str, list[Any]]]:
     """Per group, ``x`` (bucket start) and ``y`` (per second) lists for plotly."""
@@ -122,10 +132,13 @@ def _series(data: dict[str, list[tuple[datetime, float]]], every: int
             for name, points in data.items() if any(p[1] for p in points)}
 
 
-def topics(store: Store, *, window: int = RATE_WINDOW_SECS, limit: int = MAX_TOPICS
+def topics(store: Store, *, window: float = RATE_WINDOW_SECS, limit: int = MAX_TOPICS
            ) -> dict[str, Any]:
     """Every topic and subject with its count, rate, and last message."""
-    end = as_of(store)
+    _, rows = store.execute(f"SELECT min(ts), max(ts) FROM {TABLE}")
+    first, end = rows[0]
+    if end is not None:
+        window = _window(first, end, window)
     start = (end - timedelta(seconds=window)) if end else None
     cols = ", ".join(COLUMN_NAMES)
     names, rows = store.execute(
@@ -147,7 +160,7 @@ def topics(store: Store, *, window: int = RATE_WINDOW_SECS, limit: int = MAX_TOP
                     "msgs_per_sec": round(_num(recent) / window, 3),
                     "retained": bool(retained), "last_seen": rec.get("timestamp"),
                     "last": _message(rec)})
-    return {"as_of": format_ts(end), "window_secs": window, "topics": out,
+    return {"as_of": format_ts(end), "window_secs": round(window, 3), "topics": out,
             "truncated": len(out) >= limit}
 
 

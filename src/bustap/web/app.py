@@ -313,7 +313,9 @@ async def _updates(state: WebState, request: Request) -> AsyncIterator[bytes]:
     while not await request.is_disconnected():
         await asyncio.sleep(state.poll_secs)
         newest, count, recs = await asyncio.to_thread(poll, last)
-        if count:
+        if last is None:  # the store was empty or missing: from its first records on
+            last = newest
+        elif count:
             last = newest
             data = {"as_of": format_ts(newest), "new": count, "records": recs}
             yield b"event: update\ndata: " + orjson.dumps(data, default=_default) + b"\n\n"

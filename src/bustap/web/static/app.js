@@ -95,7 +95,7 @@ async function loadOverview() {
   const o = await get("api/overview");
   $("asof").textContent = o.as_of ? "data as of " + datetime(o.as_of) + " UTC" : "no records yet";
   $("c-rate").textContent = fmt(o.msgs_per_sec || 0);
-  $("c-rate-sub").textContent = `last ${o.window_secs}s of data`;
+  $("c-rate-sub").textContent = `last ${Math.round(o.window_secs)}s of data`;
   $("c-bytes").textContent = bytes(o.bytes_per_sec || 0) + "/s";
   $("c-clients").textContent = fmt(o.clients);
   $("c-firing").textContent = fmt(o.firing);
