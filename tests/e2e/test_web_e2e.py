@@ -78,7 +78,8 @@ def store(brokers: tuple[Mosquitto, NatsServer], tmp_path_factory: pytest.TempPa
     path = tmp / "bustap.duckdb"
     cap = subprocess.Popen([*BUSTAP, "capture", *sources(mosq, server), "--rules", str(rules),
                             "-o", f"duckdb://{path}", "-W", "7"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           env={**os.environ, "BUSTAP_STATE_DIR": str(tmp / "state")})
     time.sleep(1.5)  # subscribed
     with Publisher(mosq.port, server.url, interval=0.08):
         assert cap.wait(30) == 0, cap.stderr.read().decode() if cap.stderr else ""
@@ -198,7 +199,9 @@ def test_run_with_web_streams_updates_and_self_metrics(
     cfg.write_text(f'name = "webtap"\n{body}[[sink]]\nurl = "duckdb://{tmp_path}/live.duckdb"'
                    f'\n\n[web]\nbind = "127.0.0.1:{port}"\n{RULES}')
     err = (tmp_path / "run.stderr").open("wb")
-    run = subprocess.Popen([*BUSTAP, "run", str(cfg)], stdout=subprocess.DEVNULL, stderr=err)
+    # alert state of its own: a state left by another run would say too_hot already fires
+    run = subprocess.Popen([*BUSTAP, "run", str(cfg)], stdout=subprocess.DEVNULL, stderr=err,
+                           env={**os.environ, "BUSTAP_STATE_DIR": str(tmp_path / "state")})
     try:
         wait_port(port, 20, proc=run)  # type: ignore[arg-type]
         base = f"http://127.0.0.1:{port}"
@@ -219,6 +222,10 @@ def test_run_with_web_streams_updates_and_self_metrics(
                         break
                 assert time.monotonic() < deadline, updates
             overview = c.get(f"{base}/api/overview").json()
+            while time.monotonic() < deadline:  # the temperature passes 30 after ~2 s
+                if any(a["rule"] == "too_hot" for a in c.get(f"{base}/api/alerts").json()):
+                    break
+                time.sleep(0.3)
             metrics = c.get(f"{base}/metrics").text
         assert all(u["new"] for u in updates)  # type: ignore[index]
         assert overview["msgs_per_sec"] > 0

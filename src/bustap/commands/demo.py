@@ -32,6 +32,9 @@ def register(sub: Any) -> None:
     p.add_argument("--rate", type=float, default=1.0,
                    help="speed of the simulated network (default 1.0)")
     p.add_argument("--quiet", action="store_true", help="no live view, only the summary")
+    p.add_argument("--serve", nargs="?", const="127.0.0.1:8080", metavar="HOST:PORT",
+                   help="also run the dashboard while the demo runs (default address "
+                   "127.0.0.1:8080)")
     add_detect_flags(p)
     p.set_defaults(func=run)
 
@@ -77,7 +80,15 @@ async def _demo(args: argparse.Namespace, outputs: list[str]) -> Counters:
         pipeline = Pipeline(sources, sinks, writer=Writer("demo"), decoders=DecoderChain(),
                             timeout=args.duration or None, detector=detector,
                             alert_outputs=alert_outputs)
-        return await run_pipeline(pipeline, run_network(b, args.rate))
+        helpers = [run_network(b, args.rate)]
+        if args.serve:
+            from ..web import WebSettings, pipeline_server
+
+            web = WebSettings(bind=args.serve)
+            host, port = web.address
+            print(f"bustap: dashboard on http://{host}:{port}/", file=sys.stderr)
+            helpers.append(pipeline_server(web, pipeline))
+        return await run_pipeline(pipeline, *helpers)
 
 
 def _after(outputs: list[str]) -> None:
@@ -88,5 +99,6 @@ def _after(outputs: list[str]) -> None:
     print("\nnext, try:\n"
           f"  bustap stats --store {store} --by device\n"
           f"  bustap query --store {store} --event SNMP_TRAP_LINK_DOWN --format table\n"
-          f"  bustap stats --store {store} --by client --every 10s --plot demo.png",
+          f"  bustap stats --store {store} --by client --every 10s --plot demo.png\n"
+          f"  bustap serve --store {store}          # the dashboard",
           file=sys.stderr)

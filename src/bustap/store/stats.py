@@ -130,6 +130,9 @@ def plot(result: StatsResult, path: str, *, metric: str = "records",
             # the axis spans the data (autoscale around few dates spans years)
             ax.set_xlim(buckets[0], buckets[-1] + timedelta(seconds=every))  # type: ignore[arg-type]
     ax.set_ylim(bottom=0)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no 0.25 steps
     ax.set_xlabel("time (UTC)")
     ax.set_ylabel(f"{metric} per {_span(every)}")
     ax.set_title(title or f"{metric} per {_span(every)} by {result.by}")

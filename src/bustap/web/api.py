@@ -91,8 +91,8 @@ def overview(store: Store, *, window: float = RATE_WINDOW_SECS, span: int = 900,
                    order="records")
     out["series"] = {
         "every": every,
-        "messages": _series(series.series("messages"), every),
-        "bytes": _series(series.series("bytes"), every)}
+        "messages": _series(series.series("messages"), every, totals["first"], end),
+        "bytes": _series(series.series("bytes"), every, totals["first"], end)}
     return out
 
 
@@ -123,12 +123,20 @@ def _window(first: Any, end: datetime, window: float) -> float:
     return max(window, 1.0)
 
 
-def _series(data: dict[str, list[tuple[datetime, float]]], every: int
-            ) -> dict[str, dict[str, list[Any]]]:
-    """Per group, ``x`` (bucket start) and ``y`` (per second) lists for plotly."""
+def _series(data: dict[str, list[tuple[datetime, float]]], every: int, first: Any,
+            end: datetime) -> dict[str, dict[str, list[Any]]]:
+    """Per group, ``x`` (bucket start) and ``y`` (per second) lists for plotly.
+    The first and last buckets are divided by the seconds of them that the
+    data covers: a bucket the capture was half-way through is no drop."""
+
+    def rate(start: datetime, value: float) -> float:
+        lo = max(start, first) if isinstance(first, datetime) else start
+        hi = min(start + timedelta(seconds=every), end)
+        return round(value / max((hi - lo).total_seconds(), 1.0, every / 10), 3)
+
     # a source that carries no messages (a log tail, a monitor) draws no line
     return {name: {"x": [format_ts(p[0]) for p in points],
-                   "y": [round(p[1] / every, 3) for p in points]}
+                   "y": [rate(p[0], p[1]) for p in points]}
             for name, points in data.items() if any(p[1] for p in points)}
 
 

@@ -49,6 +49,7 @@ function bytes(n) {
 }
 const time = (ts) => (ts ? String(ts).slice(11, 19) : "");
 const datetime = (ts) => (ts ? String(ts).slice(0, 19).replace("T", " ") : "");
+const stamp = (ts) => (ts ? String(ts).slice(5, 19).replace("T", " ") : "");  // tables: no year
 function short(v, n = 80) {
   if (v === undefined || v === null) return "";
   const s = typeof v === "string" ? v : JSON.stringify(v);
@@ -243,15 +244,15 @@ async function loadEvents() {
     ...["conn.", "auth fail", "denied", "pub", "sub"].map((h) => el("th", { class: "num" }, h)), el("th", {}, "last seen")));
   for (const x of r.clients) {
     c.append(row([el("td", { class: "mono" }, x.client), x.broker || "", x.address || "", x.username || "",
-      num(x.connections), num(x.auth_failures), num(x.denials), num(x.publishes), num(x.subscribes), datetime(x.last_seen)]));
+      num(x.connections), num(x.auth_failures), num(x.denials), num(x.publishes), num(x.subscribes), stamp(x.last_seen)]));
   }
   if (!r.clients.length) c.append(row(["no broker events (tail a broker log or nats-monitor:// to see clients)"]));
   const e = $("event-list");
   e.replaceChildren(el("tr", {}, ...["time", "broker", "event", "client", "address", "detail"].map((h) => el("th", {}, h))));
   for (const x of r.events) {
     const sev = x.event === "auth_failed" || x.event === "acl_denied" ? "error" : "";
-    e.append(row([datetime(x.timestamp), x.broker || "", el("td", {}, el("span", { class: "badge " + sev }, x.event || "")),
-      el("td", { class: "mono" }, x.client || ""), x.address || "", short(x.topic || x.reason || x.username || "", 60)]));
+    e.append(row([stamp(x.timestamp), x.broker || "", el("td", {}, el("span", { class: "badge " + sev }, x.event || "")),
+      el("td", { class: "mono" }, x.client || ""), x.address || "", el("td", { class: "wrap" }, short(x.topic || x.reason || x.username || "", 60))]));
   }
 }
 
@@ -276,7 +277,8 @@ async function loadAlerts() {
   for (const a of alerts) {
     t.append(row([el("td", {}, el("span", { class: "badge " + a.state }, a.state)),
       el("td", {}, el("span", { class: "badge " + (a.severity || "") }, a.severity || "")),
-      a.rule, el("td", { class: "mono" }, short(a.subject, 40)), num(a.count), datetime(a.first_seen), datetime(a.last_seen), a.summary || ""],
+      a.rule, el("td", { class: "mono" }, short(a.subject, 40)), num(a.count), stamp(a.first_seen), stamp(a.last_seen),
+      el("td", { class: "wrap" }, a.summary || "")],
     { class: "click", "data-alert": a.alert_id, onclick: () => openEvidence(a.alert_id) }));
   }
   if (!alerts.length) t.append(row(["no alerts"]));
@@ -310,8 +312,8 @@ async function runSearch(ev) {
     const what = r.kind === "message" ? r.topic : (r.event || r.event_type);
     const who = r.device || r.client_id || r.address || "";
     const text = r.kind === "message" ? r.payload : (r.summary || r.line || r.topic || r.username || "");
-    t.append(row([datetime(r.timestamp), r.kind || r.event_type, el("td", { class: "mono" }, what || ""), who,
-      r.severity ? el("td", {}, el("span", { class: "badge " + r.severity }, r.severity)) : "", el("td", { class: "mono" }, short(text, 120))]));
+    t.append(row([stamp(r.timestamp), r.kind || r.event_type, el("td", { class: "mono" }, what || ""), who,
+      r.severity ? el("td", {}, el("span", { class: "badge " + r.severity }, r.severity)) : "", el("td", { class: "mono wrap" }, short(text, 120))]));
   }
   if (!recs.length) t.append(row(["no matching records"]));
 }
