@@ -4,6 +4,8 @@ cookie), /metrics with and without a pipeline, and the bind rules."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,6 +25,7 @@ with warnings.catch_warnings():
 from bustap import config
 from bustap.errors import ConfigError
 from bustap.pipeline import Pipeline
+from bustap.sinks import RecordBatch, make_sink
 from bustap.store.backend import open_store
 from bustap.store.schema import COLUMN_NAMES, duckdb_ddl, safe_row
 from bustap.web import check_bind, parse_bind
@@ -71,15 +74,42 @@ def records() -> list[dict[str, Any]]:
     return out
 
 
-@pytest.fixture(scope="module")
-def store_path(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("web") / "s.duckdb"
-    con = duckdb.connect(str(path))
-    con.execute(duckdb_ddl())
-    con.executemany(f"INSERT INTO records ({', '.join(COLUMN_NAMES)}) VALUES "
-                    f"({', '.join('?' for _ in COLUMN_NAMES)})", [safe_row(r) for r in records()])
-    con.close()
-    return str(path)
+PG = "postgresql://127.0.0.1:5432/test"
+
+
+@pytest.fixture(scope="module", params=["duckdb", "postgresql"])
+def store_path(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[str]:
+    """The same records in a DuckDB file and in a PostgreSQL schema (the
+    local server the other store tests use), written by the sink."""
+    if request.param == "duckdb":
+        path = tmp_path_factory.mktemp("web") / "s.duckdb"
+        con = duckdb.connect(str(path))
+        con.execute(duckdb_ddl())
+        con.executemany(f"INSERT INTO records ({', '.join(COLUMN_NAMES)}) VALUES "
+                        f"({', '.join('?' for _ in COLUMN_NAMES)})",
+                        [safe_row(r) for r in records()])
+        con.close()
+        yield str(path)
+        return
+    psycopg = pytest.importorskip("psycopg")
+    schema = f"bt_web_{uuid.uuid4().hex[:10]}"
+    target = f"{PG}?schema={schema}"
+
+    async def fill() -> None:
+        sink = make_sink(target)
+        await sink.open()
+        await sink.write(RecordBatch(records()))
+        await sink.flush()
+        await sink.aclose()
+
+    try:
+        asyncio.run(fill())
+    except Exception as exc:  # no PostgreSQL here: the DuckDB half still runs
+        pytest.skip(f"PostgreSQL at {PG} is not available: {exc}")
+    yield target
+    with psycopg.connect(PG, autocommit=True) as con:
+        con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 def client(store_path: str, token: str | None = None, **kw: Any) -> TestClient:

@@ -311,7 +311,7 @@ def events(store: Store, *, since: datetime | None = None, limit: int = 200
         "count(*) FILTER (WHERE event = 'subscribe') AS subscribes, "
         "max(address) AS address, max(username) AS username, max(ts) AS last_seen "
         f"FROM {TABLE} WHERE {cond} AND (client_id IS NOT NULL OR address IS NOT NULL) "
-        "GROUP BY 1, 2 ORDER BY 7 DESC, 3 DESC, 1 LIMIT ?",
+        "GROUP BY 1, 2 ORDER BY 4 DESC, 5 DESC, 10 DESC, 1 LIMIT ?",
         [*params, *cparams, int(limit)])
     clients = [{"client": r[0] or "(unknown)", "broker": r[1], "connections": _num(r[2]),
                 "auth_failures": _num(r[3]), "denials": _num(r[4]), "publishes": _num(r[5]),
