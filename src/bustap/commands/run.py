@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from .. import config
@@ -40,5 +41,7 @@ def run(args: argparse.Namespace) -> int:
         from ..web import pipeline_server
 
         helpers.append(pipeline_server(cfg.web, pipeline))
+        host, port = cfg.web.address
+        print(f"bustap: dashboard on http://{host}:{port}/", file=sys.stderr)
     run_async(run_pipeline(pipeline, *helpers))
     return 0

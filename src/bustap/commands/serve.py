@@ -42,7 +42,9 @@ def run(args: argparse.Namespace) -> int:
     from ..cli import run_async
     from ..errors import ConfigError
     from ..store.backend import open_store
-    from ..web import check_bind, server
+    from ..web import check_bind, require_web, server
+
+    require_web()
     from ..web.app import WebState
 
     token = args.token or os.environ.get("BUSTAP_WEB_TOKEN") or None

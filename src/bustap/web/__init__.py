@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import logging
 import os
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
@@ -21,8 +20,6 @@ if TYPE_CHECKING:
     from ..pipeline import Pipeline
     from ..store.backend import Store
     from .app import WebState
-
-log = logging.getLogger("bustap.web")
 
 DEFAULT_BIND = "127.0.0.1:8080"
 
@@ -62,14 +59,39 @@ def check_bind(bind: str, token: str | None) -> tuple[str, int]:
     return host, port
 
 
+def require_web() -> None:
+    """The web extra's packages, or a ConfigError that names the missing one."""
+    import importlib.util
+
+    for module, package in (("fastapi", "fastapi"), ("uvicorn", "uvicorn"),
+                            ("plotly", "plotly"), ("prometheus_client", "prometheus-client")):
+        if importlib.util.find_spec(module) is None:
+            raise ConfigError(f"the dashboard needs {package}: pip install 'bustap[web]'",
+                              value=package)
+
+
+def check_free(host: str, port: int) -> None:
+    """Fail before starting (exit 2) when the address cannot be listened on:
+    uvicorn would exit the whole process from inside its task."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                              value=f"{host}:{port}") from None
+
+
 def server(state: WebState, host: str, port: int, *, embedded: bool = False) -> Any:
     """A uvicorn server for the app (``await server.serve()`` runs it).
     ``embedded``: inside a pipeline, whose SIGINT/SIGTERM handlers stay in place."""
-    try:
-        import uvicorn
-    except ImportError as exc:
-        raise ConfigError("the dashboard needs the web extra: pip install 'bustap[web]'",
-                          value="uvicorn") from exc
+    require_web()
+    check_free(host, port)
+    import uvicorn
+
     from .app import create_app
 
     config = uvicorn.Config(create_app(state), host=host, port=port, log_level="warning",
@@ -144,6 +166,7 @@ def parse_web(table: Any, origin: str) -> WebSettings:
 def pipeline_server(settings: WebSettings, pipeline: Pipeline) -> Coroutine[Any, Any, None]:
     """The dashboard of a running pipeline: its counters in /metrics and the
     overview, its store (the first DuckDB or PostgreSQL sink) for the rest."""
+    require_web()
     from .app import WebState
     from .metrics import TopicCounter
 
@@ -154,7 +177,6 @@ def pipeline_server(settings: WebSettings, pipeline: Pipeline) -> Coroutine[Any,
                      pipeline=pipeline, topics=topics)
     host, port = settings.address
     srv = server(state, host, port, embedded=True)
-    log.info("dashboard on http://%s:%d/ for %s", host, port, name)
     return cast("Coroutine[Any, Any, None]", srv.serve())
 
 

@@ -17,14 +17,12 @@ from ..commands.alerts import latest
 from ..record import Record
 from ..store.backend import Store
 from ..store.query import Filters
-from ..store.schema import COLUMN_NAMES, TABLE, format_ts, row_to_record
+from ..store.schema import COLUMN_NAMES, TABLE, format_ts, row_to_record, to_ts
 from ..store.search import search
 from ..store.stats import METRICS, stats
 
 RATE_WINDOW_SECS = 60
 MAX_TOPICS = 2000
-#: broker events the events table and the client summary count
-CLIENT_EVENTS = ("client_connected", "client_disconnected", "auth_failed", "acl_denied")
 
 
 def _num(v: Any) -> Any:
@@ -193,10 +191,10 @@ def topic_detail(store: Store, topic: str, *, limit: int = 20, points: int = 500
     values = dict(list(values.items())[:8])
     counts: dict[str, Any] = {"x": [], "y": [], "every": 0}
     if recs:
-        first = _parse(recs[0]["timestamp"])
-        last = _parse(recs[-1]["timestamp"])
+        first = to_ts(recs[0]["timestamp"])
+        last = to_ts(recs[-1]["timestamp"])
         span = max(1.0, (last - first).total_seconds())
-        every = max(1, int(span // 60) or 1)
+        every = max(1, int(span // 60))
         # a published topic has no wildcards: the filter is the exact topic
         res = stats(store, Filters(topics=[topic], since=first), by="topic", every=every,
                     top=None, order="messages")
@@ -208,19 +206,12 @@ def topic_detail(store: Store, topic: str, *, limit: int = 20, points: int = 500
 
 
 def _topic_records(store: Store, topic: str, points: int) -> list[Record]:
-    # an exact topic: "a/+/b" typed in the tree is a topic name, not a filter
     cols = ", ".join(COLUMN_NAMES)
     names, rows = store.execute(
         f"SELECT {cols} FROM {TABLE} WHERE kind = 'message' AND topic = ? "
         "ORDER BY ts DESC, seq DESC LIMIT ?", [topic, int(points)])
     rows.reverse()
     return [row_to_record(names, r) for r in rows]
-
-
-def _parse(ts: Any) -> datetime:
-    from ..store.schema import to_ts
-
-    return to_ts(ts)
 
 
 def _numbers(rec: Record) -> list[tuple[str, float]]:
