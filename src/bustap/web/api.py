@@ -130,7 +130,8 @@ def _series(data: dict[str, list[tuple[datetime, float]]], every: int, first: An
     def rate(start: datetime, value: float) -> float:
         lo = max(start, first) if isinstance(first, datetime) else start
         hi = min(start + timedelta(seconds=every), end)
-        return round(value / max((hi - lo).total_seconds(), 1.0, every / 10), 3)
+        # at least a quarter bucket: a few messages in its last milliseconds are no spike
+        return round(value / max((hi - lo).total_seconds(), every / 4), 3)
 
     # a source that carries no messages (a log tail, a monitor) draws no line
     return {name: {"x": [format_ts(p[0]) for p in points],
