@@ -20,6 +20,8 @@ from .detect.settings import SAMPLE as DETECT_SAMPLE
 from .errors import ConfigError
 from .sinks import Sink, make_sink
 from .sources import Source, SourceOptions, make_source
+from .web import SAMPLE as WEB_SAMPLE
+from .web import WebSettings, parse_web
 
 SAMPLE = '''\
 # bustap run bustap.toml: a long-running tap. Every key is optional unless marked.
@@ -71,7 +73,7 @@ device = "topic[1]"
 
 # Alerts: the built-in security detectors run with their defaults; [detect]
 # tunes them and [[rule]] adds your own (the `bustap query --where` language).
-''' + DETECT_SAMPLE
+''' + DETECT_SAMPLE + '\n' + WEB_SAMPLE
 
 _SOURCE_KEYS = {f.name for f in fields(SourceOptions)} | {"url", "topics", "password_env",
                                                           "token_env"}
@@ -86,6 +88,7 @@ class Config:
     sinks: list[Sink] = field(default_factory=list)
     decoders: DecoderChain = field(default_factory=DecoderChain)
     detect: DetectSettings = field(default_factory=DetectSettings)
+    web: WebSettings | None = None  # [web]: the dashboard inside bustap run
 
 
 def load(path: str | Path) -> Config:
@@ -102,7 +105,8 @@ def parse(text: str, *, origin: str = "config") -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{origin}: not valid TOML: {exc}", value=origin) from exc
-    _only(data, {"name", "workers", "source", "sink", "decode", "detect", "rule"}, origin)
+    _only(data, {"name", "workers", "source", "sink", "decode", "detect", "rule",
+                 "web"}, origin)
     cfg = Config(name=_opt_str(data, "name", origin))
     workers = data.get("workers", 0)
     if type(workers) is not int or not 0 <= workers <= 64:
@@ -131,6 +135,8 @@ def parse(text: str, *, origin: str = "config") -> Config:
         raise ConfigError(f"{origin}: decode.decoders must be a list of names", value=names)
     cfg.decoders = DecoderChain(names, rules)
     cfg.detect = parse_detect(data, origin=origin)
+    if "web" in data:
+        cfg.web = parse_web(data["web"], origin)
     return cfg
 
 

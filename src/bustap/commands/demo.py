@@ -38,6 +38,9 @@ def register(sub: Any) -> None:
                    help="speed of the simulated network and its schedule of trouble "
                    "(default 1.0)")
     p.add_argument("--quiet", action="store_true", help="no live view, only the summary")
+    p.add_argument("--serve", default="127.0.0.1:8080", metavar="HOST:PORT",
+                   help="where the dashboard listens (default 127.0.0.1:8080, or a free "
+                   "port when 8080 is taken)")
     p.add_argument("--no-browser", action="store_true",
                    help="do not open the dashboard in a browser")
     p.add_argument("--print-config", action="store_true",
@@ -46,7 +49,7 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def demo_config(b: Any, store: str, sinks: list[str]) -> str:
+def demo_config(b: Any, store: str, sinks: list[str], web: str) -> str:
     """The config of ``bustap run`` that taps the demo's brokers ``b``."""
     log = "&from_start=true&state=none&poll_secs=0.2"
     extra = "".join(f'[[sink]]\nurl = "{s}"\n' for s in sinks)
@@ -79,6 +82,9 @@ url = "nats-monitor://127.0.0.1:{b.nats_http_port}?interval_secs=5"
 [[sink]]
 url = "{store}"
 {extra}
+[web]                            # the dashboard
+bind = "{web}"
+
 [detect]
 learn_secs = 5                   # a short demo: learn what is normal in 5 s
 resolve_secs = 30
@@ -138,7 +144,7 @@ async def _demo(args: argparse.Namespace, store: str) -> tuple[Counters, dict[st
     from ..demo.network import brokers, run_network
 
     with tempfile.TemporaryDirectory(prefix="bustap-demo-") as tmp, brokers(Path(tmp)) as b:
-        text = demo_config(b, store, list(args.output or []))
+        text = demo_config(b, store, list(args.output or []), _bind(args.serve))
         if args.print_config:
             print(text, end="")
             return Counters(), {}
@@ -162,8 +168,41 @@ async def _demo(args: argparse.Namespace, store: str) -> tuple[Counters, dict[st
         def say(text: str) -> None:
             print(f"bustap demo: trouble: {text}", file=sys.stderr, flush=True)
 
-        counters = await run_pipeline(pipeline, run_network(b, args.rate, say))
+        helpers = [run_network(b, args.rate, say)]
+        if cfg.web is not None:
+            from ..web import pipeline_server
+
+            helpers.append(pipeline_server(cfg.web, pipeline))
+            host, port = cfg.web.address
+            url = f"http://{host}:{port}/"
+            print(f"bustap demo: dashboard on {url}", file=sys.stderr, flush=True)
+            if not args.no_browser:
+                _open_browser(url)
+        counters = await run_pipeline(pipeline, *helpers)
         return counters, dict(detector.fired) if detector is not None else {}
+
+
+def _bind(address: str) -> str:
+    """``address``, or a free port on its host when that port is taken."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    with socket.socket() as s:
+        try:
+            s.bind((host or "127.0.0.1", int(port)))
+        except (OSError, ValueError):
+            s.bind((host or "127.0.0.1", 0))
+        return f"{host or '127.0.0.1'}:{s.getsockname()[1]}"
+
+
+def _open_browser(url: str) -> None:
+    # only where someone can see it: a headless machine has no display, and a
+    # browser started there would linger
+    if sys.platform == "darwin" or os.environ.get("DISPLAY") or os.environ.get(
+            "WAYLAND_DISPLAY"):
+        import webbrowser
+
+        webbrowser.open(url)
 
 
 def _summary(c: Counters, fired: dict[str, int], store: str) -> None:
@@ -196,5 +235,6 @@ def _summary(c: Counters, fired: dict[str, int], store: str) -> None:
                   f"  bustap stats --store {store} --by device\n"
                   f"  bustap stats --store {store} --by client --metric publish\n"
                   f"  bustap stats --store {store} --by client --every 10s --plot demo.png\n"
+                  f"  bustap serve --store {store}   (the dashboard, on the store)\n"
                   "  bustap demo --print-config   (the config it ran: sources, rules)",
                   file=sys.stderr)

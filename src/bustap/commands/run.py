@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from .. import config
@@ -35,5 +36,12 @@ def run(args: argparse.Namespace) -> int:
     pipeline = Pipeline(cfg.sources, cfg.sinks, writer=Writer(cfg.name), decoders=cfg.decoders,
                         timeout=args.timeout, workers=cfg.workers, detector=detector,
                         alert_outputs=alert_outputs)
-    run_async(run_pipeline(pipeline))
+    helpers = []
+    if cfg.web is not None:
+        from ..web import pipeline_server
+
+        helpers.append(pipeline_server(cfg.web, pipeline))
+        host, port = cfg.web.address
+        print(f"bustap: dashboard on http://{host}:{port}/", file=sys.stderr)
+    run_async(run_pipeline(pipeline, *helpers))
     return 0

@@ -11,7 +11,7 @@ dump and init records describe, they are not traffic.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..errors import ConfigError
@@ -105,18 +105,37 @@ def plot(result: StatsResult, path: str, *, metric: str = "records",
     import matplotlib.pyplot as plt
 
     series = result.series(metric)
-    fig, ax = plt.subplots(figsize=(10, 5), dpi=100)
-    for name, points in series.items():
-        xs: Any = [p[0] for p in points]
-        ys = [p[1] for p in points]
-        ax.plot(xs, ys, marker="o" if len(points) < 30 else None, markersize=3,
-                label=name or "(empty)")
     every = result.every or 60
+    fig, ax = plt.subplots(figsize=(10, 5), dpi=100)
+    buckets = sorted({p[0] for points in series.values() for p in points})
+    if 0 < len(buckets) < 4:
+        # A line needs points: a few buckets read better as bars side by side,
+        # each group of bars under the time of its bucket.
+        width = 0.8 / len(series)
+        for i, (name, points) in enumerate(series.items()):
+            values = dict(points)
+            ax.bar([b + (i - (len(series) - 1) / 2) * width for b in range(len(buckets))],
+                   [values.get(b, 0) for b in buckets], width=width, label=name or "(empty)")
+        ax.set_xticks(range(len(buckets)),
+                      [b.strftime("%Y-%m-%d %H:%M:%S") for b in buckets])
+        ax.set_xlim(-0.6, len(buckets) - 0.4)
+    else:
+        for name, points in series.items():
+            xs: Any = [p[0] for p in points]
+            ax.plot(xs, [p[1] for p in points], marker="o" if len(points) < 30 else None,
+                    markersize=3, label=name or "(empty)")
+        ax.xaxis.set_major_formatter(
+            mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))  # type: ignore[no-untyped-call]
+        if buckets:
+            # the axis spans the data (autoscale around few dates spans years)
+            ax.set_xlim(buckets[0], buckets[-1] + timedelta(seconds=every))  # type: ignore[arg-type]
+    ax.set_ylim(bottom=0)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no 0.25 steps
     ax.set_xlabel("time (UTC)")
     ax.set_ylabel(f"{metric} per {_span(every)}")
     ax.set_title(title or f"{metric} per {_span(every)} by {result.by}")
-    ax.xaxis.set_major_formatter(
-        mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))  # type: ignore[no-untyped-call]
     ax.grid(True, alpha=0.3)
     if series:
         ax.legend(title=result.by, loc="upper left", bbox_to_anchor=(1.01, 1.0),
