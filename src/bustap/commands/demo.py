@@ -235,6 +235,6 @@ def _summary(c: Counters, fired: dict[str, int], store: str) -> None:
                   f"  bustap stats --store {store} --by device\n"
                   f"  bustap stats --store {store} --by client --metric publish\n"
                   f"  bustap stats --store {store} --by client --every 10s --plot demo.png\n"
-                  f"  bustap serve --store {store}   (the dashboard, on the store)\n"
-                  "  bustap demo --print-config   (the config it ran: sources, rules)",
+                  f"  bustap serve --store {store}   # the dashboard, on the store\n"
+                  "  bustap demo --print-config   # the config it ran: sources, rules",
                   file=sys.stderr)
