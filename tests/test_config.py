@@ -88,3 +88,16 @@ def test_sink_password_env_must_be_set() -> None:
     with pytest.raises(ConfigError, match="names no user"):
         config.parse('[[source]]\nurl = "mqtt://h"\n[[sink]]\nurl = "amqp://h/"\n'
                      'password_env = "HOME"')
+
+
+def test_the_readme_reference_is_the_sample() -> None:
+    import importlib.util
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("readme_config",
+                                                  root / "scripts" / "readme_config.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    readme = (root / "README.md").read_text()
+    assert module.render(readme) == readme, "run scripts/readme_config.py"
