@@ -111,34 +111,29 @@ class ConnectionSurge(Detector):
         if self.ctx.learning(t):
             return out
         src = str(rec.get("source") or "")
-        s = self._surge(f"address={addr},connections=open", self.min_open)
-        if not s.firing and len(conns) >= s.mark:
-            s.firing = True
+        # one attack, one alert: connections held open, or a churn of new ones
+        opened = self._surge(f"address={addr},connections=open", self.min_open)
+        churn = self._surge(f"address={addr},connections=new", self.min_new)
+        if opened.firing or churn.firing:
+            return out
+        if len(conns) >= opened.mark:
+            opened.firing = True
             self.hot.add(f"address={addr},connections=open")
             long = sum(1 for k, _ in conns.values() if k >= LONG_KEEPALIVE)
             idle = f", {long} with a keepalive of {LONG_KEEPALIVE}s or more" if long else ""
             out.append(Hit(f"address={addr},connections=open",
                            {"address": addr, "connections": "open"}, addr,
                            f"{len(conns)} connections open from {addr} (normally "
-                           f"{s.base.mean:.0f}){idle}", list(seqs), t, src, len(conns)))
-        s = self._surge(f"address={addr},connections=new", self.min_new)
-        if not s.firing and self.new[addr] >= s.mark:
-            s.firing = True
+                           f"{opened.base.mean:.0f}){idle}", list(seqs), t, src, len(conns)))
+        elif self.new[addr] >= churn.mark:
+            churn.firing = True
             self.hot.add(f"address={addr},connections=new")
             out.append(Hit(f"address={addr},connections=new",
                            {"address": addr, "connections": "new"}, addr,
                            f"{self.new[addr]} new connections from {addr} within "
-                           f"{self.bucket_secs:g}s (normally {s.base.mean:.0f})",
+                           f"{self.bucket_secs:g}s (normally {churn.base.mean:.0f})",
                            list(seqs), t, src, self.new[addr],
                            since=self.buckets.start or None))
-        if isinstance(lport, int) and not self._address_firing():
-            s = self._surge(f"listener_port={lport}", self.min_open)
-            n = self.listeners[lport]
-            if not s.firing and n >= s.mark:
-                s.firing = True
-                out.append(Hit(f"listener_port={lport}", {"listener_port": lport},
-                               f"port {lport}", f"{n} connections open on port {lport} "
-                               f"(normally {s.base.mean:.0f})", list(seqs), t, src, n))
         return out
 
     def _closed(self, addr: str, n: int, t: float, out: list[Finding]) -> None:
@@ -205,12 +200,23 @@ class ConnectionSurge(Detector):
                 out.append(Clear(f"address={addr},connections=new", t))
             elif not s.firing:
                 self._learn(s, new[addr], self.min_new)
+        # per listener once a bucket: by then an address behind it has fired
+        quiet = not self.ctx.learning(t) and not self._address_firing()
         for lport, n in list(self.listeners.items()):
-            s = self._surge(f"listener_port={lport}", self.min_open)
-            if s.firing and n < s.mark / 2:
-                s.firing = False
-                out.append(Clear(f"listener_port={lport}", t))
-            elif not s.firing:
+            key = f"listener_port={lport}"
+            s = self._surge(key, self.min_open)
+            if s.firing:
+                if n < s.mark / 2:
+                    s.firing = False
+                    out.append(Clear(key, t))
+            elif quiet and n >= s.mark:
+                s.firing = True
+                addrs = sum(1 for c in self.open.values()
+                            if any(v[1] == lport for v in c.values()))
+                out.append(Hit(key, {"listener_port": lport}, f"port {lport}",
+                               f"{n} connections open on port {lport} from {addrs} "
+                               f"addresses (normally {s.base.mean:.0f})", [], t))
+            else:
                 self._learn(s, n, self.min_open)
         return out
 

@@ -20,14 +20,15 @@ from ._baseline import Ewma, alpha_of
 
 
 class _Beat:
-    __slots__ = ("gaps", "last", "seq", "silent", "topic")
+    __slots__ = ("gaps", "last", "peak", "seq", "silent", "topic")
 
     def __init__(self, last: float, topic: str = "", seq: int = -1,
-                 gaps: Ewma | None = None) -> None:
+                 gaps: Ewma | None = None, peak: float = 0.0) -> None:
         self.last = last
         self.topic = topic
         self.seq = seq
         self.gaps = gaps or Ewma()
+        self.peak = peak  # the longest recent gap (decays slowly)
         self.silent = False
 
 
@@ -38,7 +39,7 @@ class DeviceSilent(Detector):
     events = frozenset({"publish_in"})  # per client, from debug logs
     messages = True
     sticky = True  # resolved when it speaks again
-    params = {"periods": 3.0, "min_beats": 5, "max_jitter": 0.5, "min_period_secs": 1.0,
+    params = {"periods": 3.0, "min_beats": 10, "max_jitter": 0.25, "min_period_secs": 1.0,
               "max_period_secs": 86400.0, "half_life_beats": 20.0}
     periods: float
     min_beats: int
@@ -51,6 +52,7 @@ class DeviceSilent(Detector):
         super().__init__(ctx, **params)
         self.beats: Keyed[_Beat] = Keyed(ctx.max_keys)
         self.alpha = alpha_of(self.half_life_beats)
+        self.decay = 1.0 - alpha_of(self.half_life_beats * 2)
         self.checked = 0.0
         self.resumed = True  # False after restore(): the downtime is not silence
 
@@ -89,7 +91,9 @@ class DeviceSilent(Detector):
             out.append(Clear(key, t))
             return  # the silence is not a period
         if gap >= self.min_period_secs / 2:
-            b.gaps.update(gap, self.alpha, floor=max(0.05 * b.gaps.mean, 0.01))
+            # clipped far out only: the jitter must show how irregular it is
+            b.gaps.update(gap, self.alpha, floor=max(0.05 * b.gaps.mean, 0.01), clip=10.0)
+            b.peak = max(gap, b.peak * self.decay)
 
     def _resume(self, now: float) -> None:
         if not self.resumed:
@@ -115,7 +119,8 @@ class DeviceSilent(Detector):
                 continue
             g = b.gaps
             quiet = now - b.last
-            if quiet > self.periods * g.mean + 4 * g.dev:
+            # a gap it has made before (1.5 x the longest recent one) is not silence
+            if quiet > max(self.periods * g.mean + 4 * g.dev, 1.5 * b.peak):
                 b.silent = True
                 kind, _, name = key.partition("=")
                 on = f" on {b.topic}" if b.topic and b.topic != name else ""
@@ -126,14 +131,15 @@ class DeviceSilent(Detector):
         return out
 
     def state(self) -> dict[str, Any]:
-        return {"beats": [[k, b.last, b.topic, b.seq, *b.gaps.dump(), b.silent]
+        return {"beats": [[k, b.last, b.topic, b.seq, *b.gaps.dump(), round(b.peak, 3),
+                           b.silent]
                           for k, b in self.beats.items()]}
 
     def restore(self, state: dict[str, Any]) -> None:
         for item in state.get("beats", []):
-            if isinstance(item, list) and len(item) == 8:
-                key, last, topic, seq, *gaps, silent = item
-                b = _Beat(float(last), str(topic), int(seq), Ewma.load(gaps))
+            if isinstance(item, list) and len(item) == 9:
+                key, last, topic, seq, *gaps, peak, silent = item
+                b = _Beat(float(last), str(topic), int(seq), Ewma.load(gaps), float(peak))
                 b.silent = bool(silent)
                 self.beats.put(str(key), b)
         self.resumed = False

@@ -24,6 +24,7 @@ from ..base import Clear, Context, Detector, Finding, Hit, Keyed, who
 from ._baseline import Buckets, Ewma, alpha_of, fmt_rate
 
 _KINDS = ("topic", "device", "client")
+DROP_EXPECTED = 20
 
 
 class _Key:
@@ -129,13 +130,17 @@ class RateAnomaly(Detector):
             warm = base.n >= self.warmup_buckets and not learning
             if warm and mean >= self.min_drop_rate and rate <= mean * self.drop_ratio:
                 k.low += 1
-                if k.low >= self.drop_buckets and k.state != "drop":
+                # long enough that chance would have brought DROP_EXPECTED messages
+                need = max(self.drop_buckets, math.ceil(DROP_EXPECTED / (mean * secs)))
+                if k.low >= need and k.state != "drop":
                     k.state = "drop"
                     out.append(Hit(self._key(kind, name), {kind: name}, name,
                                    f"{kind} {name}: {fmt_rate(rate)} for {k.low * secs:g}s, "
                                    f"normally {fmt_rate(mean)} (a drop)", [], t))
-                continue
-            k.low = 0
+                if k.state == "drop" or k.low >= self.drop_buckets:
+                    continue  # a drop that lasts does not lower the baseline
+            else:
+                k.low = 0
             if k.state == "drop":
                 if rate >= mean / 2:
                     k.state = ""
