@@ -65,6 +65,7 @@ class ConnectionSurge(Detector):
         self.new: Counter[str] = Counter()  # new connections this bucket, per address
         self.evidence: Keyed[list[int]] = Keyed(ctx.max_keys)
         self.surges: Keyed[_Surge] = Keyed(ctx.max_keys * 2)
+        self.totals: dict[tuple[str, str], tuple[int, int]] = {}  # this bucket's last count
         self.hot: set[str] = set()  # per-address surges that fire
         self.buckets = Buckets(self.bucket_secs)
         self.alpha = alpha_of(self.half_life_buckets)
@@ -145,26 +146,30 @@ class ConnectionSurge(Detector):
             out.append(Clear(key, t))
 
     def _stats(self, rec: Record, t: float, out: list[Finding]) -> None:
+        """A broker's own count ($SYS, /varz): judged at the end of the bucket,
+        when the connections behind it have been counted per address."""
         n = rec.get("clients_connected", rec.get("connections"))
-        if not isinstance(n, int):
-            return
-        broker = str(rec.get("broker") or "broker")
-        src = str(rec.get("source") or "")
-        key = f"broker={broker},source={src}"
-        s = self._surge(key, self.min_open)
-        if s.firing:
-            if n < s.mark / 2:
-                s.firing = False
-                out.append(Clear(key, t))
-            return
-        if not self.ctx.learning(t) and n >= s.mark and not self._address_firing():
-            s.firing = True
+        if isinstance(n, int):
             seq = rec.get("seq")
-            out.append(Hit(key, {"broker": broker, "source": src}, broker,
-                           f"{broker}: {n} clients connected (normally {s.base.mean:.0f})",
-                           [seq] if isinstance(seq, int) else [], t, src, n))
-            return
-        self._learn(s, n, self.min_open)
+            self.totals[(str(rec.get("broker") or "broker"), str(rec.get("source") or ""))] = (
+                n, seq if isinstance(seq, int) else -1)
+
+    def _judge_totals(self, t: float, quiet: bool, out: list[Finding]) -> None:
+        for (broker, src), (n, seq) in self.totals.items():
+            key = f"broker={broker},source={src}"
+            s = self._surge(key, self.min_open)
+            if s.firing:
+                if n < s.mark / 2:
+                    s.firing = False
+                    out.append(Clear(key, t))
+            elif quiet and n >= s.mark:
+                s.firing = True
+                out.append(Hit(key, {"broker": broker, "source": src}, broker,
+                               f"{broker}: {n} clients connected (normally "
+                               f"{s.base.mean:.0f})", [seq] if seq >= 0 else [], t, src, n))
+            else:
+                self._learn(s, n, self.min_open)
+        self.totals.clear()
 
     # --- baselines ---------------------------------------------------------------------
 
@@ -218,6 +223,7 @@ class ConnectionSurge(Detector):
                                f"addresses (normally {s.base.mean:.0f})", [], t))
             else:
                 self._learn(s, n, self.min_open)
+        self._judge_totals(t, quiet, out)
         return out
 
     def tick(self, now: float) -> list[Finding]:
