@@ -138,7 +138,7 @@ def test_sensors_and_agents(troubles: bool, mosquitto: Mosquitto, nats_server: N
     resolved = sorted((a["rule"], a["subject"]) for a in alerts(recs, "resolved"))
     assert resolved == [("device_silent", "agent-2"), ("device_silent", "sensors/2"),
                         ("rate_anomaly", "sensors/1"), ("value_outlier", "agent-1")]
-    assert "ALERT [warning] device_silent" in b.stderr()
+    assert "ALERT [warning] device_silent: device agent-2 silent" in b.stderr()
 
 
 def _connect(client_id: str, keepalive: int) -> bytes:
