@@ -76,7 +76,7 @@ class ConnectionSurge(Detector):
         out = self._roll(t)
         ev = rec.get("event")
         if ev == "broker_stats":
-            self._stats(rec, t, out)
+            self._stats(rec)
             return out
         addr = rec.get("address")
         if not isinstance(addr, str) or not addr:
@@ -145,7 +145,7 @@ class ConnectionSurge(Detector):
             self.hot.discard(key)
             out.append(Clear(key, t))
 
-    def _stats(self, rec: Record, t: float, out: list[Finding]) -> None:
+    def _stats(self, rec: Record) -> None:
         """A broker's own count ($SYS, /varz): judged at the end of the bucket,
         when the connections behind it have been counted per address."""
         n = rec.get("clients_connected", rec.get("connections"))
