@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bustap.detect import DetectSettings, Engine
+from bustap.detect import DetectSettings, Engine, detector_classes
 from bustap.detect.detectors._baseline import Ewma
 from bustap.record import Writer
 
@@ -142,7 +142,8 @@ def test_a_vitals_value_that_jumps() -> None:
     b.feed(list(heartbeats("agent-1", T0 + 300, T0 + 320, 10, rnd,
                            **{"load.1m": 12.0, "mem": 40})))
     (a,) = b.fired("value_outlier")
-    assert a["group"] == {"device": "agent-1", "field": "load.1m"}
+    assert a["group"] == {"device": "agent-1", "topic": "hm.agent.heartbeat.agent-1",
+                          "field": "load.1m"}
     assert "load.1m = " in a["summary"] and "normally 0.3" in a["summary"]
     b.feed(list(heartbeats("agent-1", T0 + 320, T0 + 400, 10, rnd,
                            **{"load.1m": 0.3, "mem": 40})))
@@ -226,6 +227,18 @@ def test_state_is_bounded_and_evictions_counted() -> None:
     evicted = e.stats()["state_evicted"]
     assert {"device_silent", "rate_anomaly", "schema_drift", "value_outlier"} <= set(evicted)
     assert all(len(k) <= 100 for d in e.detectors for k in d.keyed())
+
+
+def test_fields_that_name_are_not_values() -> None:
+    # after detector_classes(): importing one detector module first would
+    # hide the others from it (it loads them only when none is registered)
+    detector_classes()
+    from bustap.detect.detectors.value_outlier import numbers
+
+    assert numbers({"fields": {"process-id": 4086, "snmp-interface-index": 529, "seq": 9,
+                               "uptime.secs": 11391077, "load.1m": 0.3, "mem.percent": 13,
+                               "router_time": 5, "ok": True}}) == {"load.1m": 0.3,
+                                                                    "mem.percent": 13}
 
 
 def test_the_robust_baseline_is_not_dragged_by_one_spike() -> None:

@@ -128,7 +128,8 @@ def test_sensors_and_agents(troubles: bool, mosquitto: Mosquitto, nats_server: N
     assert "a flood" in by["rate_anomaly sensors/1"]["summary"]
     assert "'temperature'" in by["schema_drift sensors/3"]["summary"]
     out = by["value_outlier agent-1"]
-    assert out["group"] == {"device": "agent-1", "field": "load.1m"}
+    assert out["group"] == {"device": "agent-1", "topic": "hm.agent.heartbeat.agent-1",
+                            "field": "load.1m"}
     seqs = {r["seq"]: r for r in recs}
     for a in by.values():  # the evidence is the messages behind it
         assert a["evidence"], a

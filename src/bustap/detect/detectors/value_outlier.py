@@ -1,8 +1,10 @@
 """A numeric field of a device far from its own history: a BOSH agent's
 load or memory that jumps, a sensor reading out of its range. The values
 are the decoder's ``fields`` (``load.1m``, ``disk.persistent.percent``),
-else the top-level numbers of a JSON payload; the device is ``device``,
-else the topic.
+else the top-level numbers of a JSON payload, per topic (a router's event
+types are topics of one device); the device is ``device``, else the topic.
+Fields that name rather than measure (ids, indexes, ports, sequence numbers,
+times, uptimes) are left out: a new process id is not an outlier.
 
 Per device and field a robust EWMA (mean and absolute deviation, floored at
 ``rel_floor`` of the mean and at ``abs_floor``); a value ``deviations``
@@ -12,6 +14,7 @@ new normal. One message per device and batch is looked at (the last)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ...record import Record
@@ -20,6 +23,19 @@ from ..base import Clear, Context, Detector, Finding, Hit, Keyed
 from ._baseline import Ewma, alpha_of
 
 MAX_FIELDS = 64
+_NAMES = re.compile(r"(?:^|[-_.])(?:id|pid|index|idx|seq|sequence|port|serial|time|timestamp|"
+                    r"ts|epoch|date|uptime|version)s?(?:$|[-_.])", re.I)
+_named: dict[str, bool] = {}
+
+
+def names(field: str) -> bool:
+    """True for a field that identifies rather than measures (cached)."""
+    v = _named.get(field)
+    if v is None:
+        v = _named[field] = _NAMES.search(field) is not None or field.lower().endswith("id")
+        if len(_named) > 100_000:
+            _named.clear()
+    return v
 
 
 class _Field:
@@ -38,7 +54,7 @@ def numbers(rec: Record) -> dict[str, float]:
             return {}
     out: dict[str, float] = {}
     for k, v in src.items():
-        if type(v) in (int, float):
+        if type(v) in (int, float) and not names(k):
             out[k] = v
             if len(out) >= MAX_FIELDS:
                 break
@@ -66,20 +82,20 @@ class ValueOutlier(Detector):
         self.alpha = alpha_of(self.half_life_samples)
 
     def feed_messages(self, recs: list[Record], t: float) -> list[Finding]:
-        latest = {rec.get("device") or rec.get("topic"): rec for rec in recs}
+        latest = {rec.get("topic"): rec for rec in recs}
         out: list[Finding] = []
         learning = self.ctx.learning(t)
-        for name, rec in latest.items():
-            if isinstance(name, str) and name:
+        for topic, rec in latest.items():
+            if isinstance(topic, str) and topic:
                 for field, x in numbers(rec).items():
-                    f = self._one(name, field, x, rec, t, learning)
+                    f = self._one(topic, field, x, rec, t, learning)
                     if f is not None:
                         out.append(f)
         return out
 
-    def _one(self, name: str, field: str, x: float, rec: Record, t: float,
+    def _one(self, topic: str, field: str, x: float, rec: Record, t: float,
              learning: bool) -> Finding | None:
-        key = f"{name}\x00{field}"
+        key = f"{topic}\x00{field}"
         v = self.values.touch(key, _Field)
         base = v.base
         floor = max(self.rel_floor * abs(base.mean), self.abs_floor)
@@ -87,7 +103,7 @@ class ValueOutlier(Detector):
             base.update(x, self.alpha, floor)
             return None
         score = base.score(x, floor)
-        akey = f"device={name},field={field}"
+        akey = f"topic={topic},field={field}"
         if v.out:
             if score < self.deviations / 2:
                 v.out = 0
@@ -105,9 +121,11 @@ class ValueOutlier(Detector):
             return None
         v.out = 1
         seq = rec.get("seq")
-        topic = rec.get("topic")
-        on = f" (on {topic})" if topic and topic != name else ""
-        return Hit(akey, {"device": name, "field": field}, name,
+        name = str(rec.get("device") or topic)
+        group = {"device": name, "topic": topic, "field": field} if name != topic else \
+            {"topic": topic, "field": field}
+        on = f" (on {topic})" if topic != name else ""
+        return Hit(akey, group, name,
                    f"{name}{on}: {field} = {x:g}, normally {base.mean:.4g} "
                    f"±{max(base.dev, floor):.2g}", [seq] if isinstance(seq, int) else [], t,
                    str(rec.get("source") or ""))
