@@ -179,6 +179,8 @@ class ConnectionSurge(Detector):
             s = _Surge()
             s.mark = floor
             self.surges.put(key, s)
+        else:
+            self.surges.move_to_end(key)
         return s
 
     def _address_firing(self) -> bool:

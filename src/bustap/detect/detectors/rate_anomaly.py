@@ -98,7 +98,9 @@ class RateAnomaly(Detector):
             k = keys.get(name)
             if k is None:
                 keys.touch(name, _Key)
-            elif total >= k.high and k.state != "spike":
+                continue
+            keys.move_to_end(name)  # the least recently seen go first
+            if total >= k.high and k.state != "spike":
                 k.state = "spike"
                 out.append(self._spike(kind, name, k, total, recs, t))
         return out
