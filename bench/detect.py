@@ -270,10 +270,8 @@ def clean_run(work: Path, secs: float, progress: Callable[[str], None]) -> dict[
 
 def state_memory(keys: int = 100_000) -> dict[str, Any]:
     """The detectors' state after ``keys`` topics, devices and addresses."""
-    from bustap.detect import DetectSettings, Engine
+    from bustap.detect import DetectSettings, Engine, detector_classes
     from bustap.record import Writer
-
-    from bustap.detect import detector_classes
 
     w = Writer("bench")
     tracemalloc.start()

@@ -122,6 +122,25 @@ def test_a_drop_to_nothing_on_a_busy_topic() -> None:
     assert a["group"] == {"topic": "line/1"} and "a drop" in a["summary"]
 
 
+def publish_in(client: str) -> dict[str, Any]:
+    return {"kind": "broker_event", "broker": "mosquitto", "event": "publish_in",
+            "client_id": client, "address": "10.0.0.8", "topic": "plc/state"}
+
+
+def test_publishers_named_by_the_log() -> None:
+    b = Bus(engine(rate_anomaly={"bucket_secs": 2, "warmup_buckets": 5}))
+    steady = [(T0 + i * 2, publish_in("plc-4")) for i in range(60)]
+    flood = [(T0 + 121 + i / 500, publish_in("plc-4")) for i in range(500)]
+    # a client known only by a made-up id: gone is not silent (it reconnects
+    # under another), and no client's leaving is a drop
+    churn = [(T0 + i * 2, publish_in("auto-BFDF1920-A274-4F15-663C-D9683903264D"))
+             for i in range(30)]
+    b.feed([*steady, *flood, *churn, (T0 + 200, publish_in("plc-4"))])
+    fired = [(a["rule"], a["group"]) for a in b.behaviour() if a["state"] == "firing"]
+    assert fired == [("rate_anomaly", {"client": "plc-4"}),
+                     ("device_silent", {"client": "plc-4"})]  # 122 s -> 200 s
+
+
 def test_keys_that_change_are_schema_drift_once() -> None:
     rnd = random.Random(5)
     b = Bus(engine(schema_drift={"min_samples": 10}))

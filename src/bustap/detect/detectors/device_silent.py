@@ -15,7 +15,7 @@ from typing import Any
 
 from ...record import Record
 from .. import register_detector
-from ..base import Clear, Context, Detector, Finding, Hit, Keyed, who
+from ..base import Clear, Context, Detector, Finding, Hit, Keyed, generated_id, who
 from ._baseline import Ewma, alpha_of
 
 
@@ -58,19 +58,24 @@ class DeviceSilent(Detector):
 
     def feed_messages(self, recs: list[Record], t: float) -> list[Finding]:
         self._resume(t)
+        # silences first: in a log, the next line after a gap is when it shows
+        out = self._check(t)
         latest = {rec.get("device") or rec.get("topic"): rec for rec in recs}
-        out: list[Finding] = []
         for name, rec in latest.items():
             if isinstance(name, str) and name:
                 kind = "device" if rec.get("device") else "topic"
                 self._beat(out, f"{kind}={name}", rec, t)
-        return out + self._check(t)
+        return out
 
     def feed(self, rec: Record, t: float) -> list[Finding]:
         self._resume(t)
-        out: list[Finding] = []
-        self._beat(out, f"client={who(rec)}", rec, t)
-        return out + self._check(t)
+        out = self._check(t)
+        client = who(rec)
+        # a connection id or an address changes with every reconnect: only
+        # clients with a steady name can be missed
+        if not generated_id(client) and client != rec.get("address"):
+            self._beat(out, f"client={client}", rec, t)
+        return out
 
     def tick(self, now: float) -> list[Finding]:
         return self._check(now)

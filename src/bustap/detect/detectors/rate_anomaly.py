@@ -7,7 +7,8 @@ statistics run once per ``bucket_secs``. A spike is a bucket at least
 ``factor`` times the baseline, ``deviations`` deviations above it and at
 least ``min_rate``; it fires as soon as the bucket's count passes that
 mark and stays one alert until the rate falls under half the mark
-(hysteresis). A drop is ``drop_buckets`` buckets in a row under
+(hysteresis). A drop (of a topic or a device: clients come and go) is
+``drop_buckets`` buckets in a row, at least, under
 ``drop_ratio`` of a baseline of at least ``min_drop_rate``. Buckets that
 are spikes or drops do not move the baseline."""
 
@@ -129,7 +130,8 @@ class RateAnomaly(Detector):
                     k.state = ""
                     out.append(Clear(self._key(kind, name), t))
                 continue
-            warm = base.n >= self.warmup_buckets and not learning
+            # clients come and go: a drop is a topic's or a device's
+            warm = base.n >= self.warmup_buckets and not learning and kind != "client"
             if warm and mean >= self.min_drop_rate and rate <= mean * self.drop_ratio:
                 k.low += 1
                 # long enough that chance would have brought DROP_EXPECTED messages
