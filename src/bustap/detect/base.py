@@ -105,6 +105,8 @@ class Detector:
     ``params``: its tunables and their defaults, set from ``[detect]``.
     ``sticky``: its alerts resolve after a :class:`Clear`, not after
     ``resolve_secs`` without hits.
+    ``messages``: it reads bus messages through :meth:`feed_messages`, all
+    the messages of a batch in one call (cheaper than ``events = None``).
     """
 
     id: ClassVar[str] = ""
@@ -113,6 +115,7 @@ class Detector:
     events: ClassVar[frozenset[str] | None] = frozenset()
     params: ClassVar[dict[str, Any]] = {}
     sticky: ClassVar[bool] = False
+    messages: ClassVar[bool] = False
 
     def __init__(self, ctx: Context, **params: Any) -> None:
         self.ctx = ctx
@@ -128,6 +131,11 @@ class Detector:
         return self.sticky
 
     def feed(self, rec: Record, t: float) -> Iterable[Finding]:
+        return ()
+
+    def feed_messages(self, recs: list[Record], t: float) -> Iterable[Finding]:
+        """The ``kind: message`` records of a batch, all at time ``t``
+        (keep the work per message tiny: this is the capture's hot path)."""
         return ()
 
     def tick(self, now: float) -> Iterable[Finding]:

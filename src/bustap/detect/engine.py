@@ -89,6 +89,8 @@ class Engine:
         self.by_id = {d.rule_id: d for d in self.detectors}
         # dispatch on the broker event: most records (messages) meet no detector
         self._every = [d for d in self.detectors if d.events is None]
+        # detectors of bus messages get them a batch at a time (feed_messages)
+        self._messages = [d for d in self.detectors if d.messages]
         self._by_event: dict[str, list[Detector]] = {}
         for d in self.detectors:
             for ev in d.events or ():
@@ -111,9 +113,16 @@ class Engine:
         wall = time.time()
         by_event = self._by_event
         every = self._every
+        msg_dets = self._messages
+        msgs: list[Record] = []
         for rec in records:
             if rec.get("kind") == "message":
                 dets: Iterable[Detector] = ()
+                if msg_dets:
+                    if not self.event_time:
+                        msgs.append(rec)
+                    else:
+                        self._feed_messages([rec], self._time(rec), out)
                 if not every:
                     continue
             else:
@@ -139,9 +148,23 @@ class Engine:
                         self._apply(det, f, out)
                 except Exception as exc:  # a detector bug must not stop capture
                     self._error(det, exc)
+        if msgs:
+            self._feed_messages(msgs, wall, out)
         if not self.event_time:
             self.now = max(self.now, wall)
         return out
+
+    def _feed_messages(self, msgs: list[Record], t: float, out: list[Record]) -> None:
+        if self.event_time:
+            self.now = max(self.now, t)
+        if not self.ctx.started:
+            self.ctx.started = t
+        for det in self._messages:
+            try:
+                for f in det.feed_messages(msgs, t):
+                    self._apply(det, f, out)
+            except Exception as exc:
+                self._error(det, exc)
 
     def tick(self, now: float | None = None) -> list[Record]:
         """Time-driven work: absent data, re-notifications, resolutions."""

@@ -26,6 +26,8 @@ outputs = ["console"]            # also https://hooks.example/x, mqtt://h?topic=
 auth_failure_burst = { count = 5, within_secs = 60 }
 plaintext_credentials = { tls_ports = [8883, 8884] }
 broker_version = { severity = "warning" }
+device_silent = { periods = 4 }  # silent after 4 of its learned periods without a message
+rate_anomaly = { min_rate = 100, bucket_secs = 10 }
 
 [[rule]]
 id = "disk_full"
