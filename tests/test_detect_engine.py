@@ -278,7 +278,7 @@ def test_the_readme_rules_file_loads(tmp_path: Path) -> None:
     import re
 
     readme = (Path(__file__).parent.parent / "README.md").read_text()
-    section = readme[readme.index("## Alerts"):readme.index("## Audit")]
+    section = readme[readme.index("## Alerts"):readme.index("### Behaviour detectors")]
     (block,) = re.findall(r"```toml\n(.*?)```", section, re.S)
     path = tmp_path / "rules.toml"
     path.write_text(block)

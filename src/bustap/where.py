@@ -42,6 +42,7 @@ _WORDS = {"and", "or", "not", "true", "false", "null", "exists", "contains"}
 JSON_ROOTS = ("fields", "payload", "headers", "properties", "extra")
 _SEGMENT = re.compile(r"[A-Za-z0-9_\-]+")
 _INT_COLUMNS = frozenset(c.name for c in BY_NAME.values() if c.duck in ("BIGINT", "SMALLINT"))
+_BOOL_COLUMNS = frozenset(c.name for c in BY_NAME.values() if c.duck == "BOOLEAN")
 MAX_LENGTH = 2000
 MAX_DEPTH = 20
 
@@ -328,6 +329,11 @@ class _Parser:
         if op == "~":
             regex = compile_regex(str(value), self.error)
         numeric = numeric and op not in ("contains", "~")
+        if not path and root in _BOOL_COLUMNS and numeric:
+            # the stores cast '1' and '0' to true and false, and refuse others
+            if value not in (0, 1):
+                raise self.error(f"{root} is true or false: compare it with true or false")
+            value = bool(value)
         if not path and root not in _INT_COLUMNS:
             numeric = False  # text columns compare as text, as in the stores
         return Cond(root, path, op, value, numeric, regex)

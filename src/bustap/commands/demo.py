@@ -86,11 +86,12 @@ url = "{store}"
 bind = "{web}"
 
 [detect]
-learn_secs = 5                   # a short demo: learn what is normal in 5 s
+learn_secs = 10                  # a short demo: learn what is normal in 10 s
 resolve_secs = 30
 throttle_secs = 60
 admins = ["bustap*", "tap"]
 plaintext_credentials = {{ tls_ports = [{b.mqtts_port}] }}
+rate_anomaly = {{ bucket_secs = 1, warmup_buckets = 8 }}   # rates learned in 8 s
 
 [[rule]]
 id = "link_flap"
@@ -99,27 +100,6 @@ group_by = ["device", "fields.interface-name"]
 count = 3
 within_secs = 10
 summary = "{{device}} {{fields.interface-name}} went down 3 times in 10 s"
-
-[[rule]]
-id = "sensor_flood"
-where = "topic ~ '^sensors/'"
-group_by = ["topic"]
-count = 40
-within_secs = 2
-summary = "{{topic}}: more than 20 readings a second"
-
-[[rule]]
-id = "agent_silent"
-where = "decoder = 'bosh-heartbeat'"
-group_by = ["device"]
-absent_secs = 8
-summary = "agent {{device}} ({{fields.job}}) stopped sending heartbeats"
-
-[[rule]]
-id = "plant_schema"
-where = "topic = 'plant/p1/status' and not payload.moisture exists"
-group_by = ["topic"]
-summary = "{{topic}}: the payload lost its 'moisture' key"
 '''
 
 

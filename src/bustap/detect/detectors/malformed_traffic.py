@@ -6,11 +6,9 @@ so it fires from the start, like ``auth_failure_burst``."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from ...record import Record
 from .. import register_detector
-from ..base import Context, Detector, Finding, Keyed, Window, burst, who
+from ..base import BurstDetector, Finding, who
 
 #: reasons of client_disconnected that are the client's protocol errors
 REASONS = frozenset({
@@ -23,17 +21,10 @@ ERRORS = ("invalid subject", "invalid publish subject", "invalid subscription")
 
 
 @register_detector
-class MalformedTraffic(Detector):
+class MalformedTraffic(BurstDetector):
     id = "malformed_traffic"
     title = "malformed packets and protocol errors in a burst"
     events = frozenset({"client_disconnected", "error_sent"})
-    params = {"count": 5, "within_secs": 60.0}
-    count: int
-    within_secs: float
-
-    def __init__(self, ctx: Context, **params: Any) -> None:
-        super().__init__(ctx, **params)
-        self.windows: Keyed[Window] = Keyed(ctx.max_keys)
 
     def feed(self, rec: Record, t: float) -> list[Finding]:
         if rec.get("event") == "error_sent":
@@ -48,8 +39,7 @@ class MalformedTraffic(Detector):
         name = str(addr) if addr else who(rec)
         broker = rec.get("broker") or "broker"
         last = what.replace("_", " ")
-        hit = burst(self, self.windows, rec, t, {"address": name},
-                    lambda n: f"{n} protocol errors from {name} within {self.within_secs:g}s "
-                    f"({broker}; last: {last})",
-                    count=self.count, within=self.within_secs, subject=name)
+        hit = self.burst(rec, t, {"address": name},
+                         lambda n: f"{n} protocol errors from {name} within "
+                         f"{self.within_secs:g}s ({broker}; last: {last})", subject=name)
         return [hit] if hit is not None else []
