@@ -16,7 +16,7 @@ from ..sinks import make_sink
 from ..sinks.jsonl import StdoutSink
 from ..sources import make_source
 from ..topics import validate_mqtt_filter, validate_nats_subject
-from ._common import add_connection_flags, run_pipeline, source_options
+from ._common import add_connection_flags, run_async, run_pipeline, source_options
 from ._detect import add_detect_flags, make_detection
 
 HELP = "capture messages from MQTT/NATS brokers (and other sources) as records"
@@ -129,7 +129,6 @@ def run(args: argparse.Namespace) -> int:
     pipeline = Pipeline(sources, sinks, writer=Writer(args.name), decoders=decoders,
                         processors=processors, count=args.count, timeout=args.timeout,
                         workers=args.workers, detector=detector, alert_outputs=alert_outputs)
-    from ..cli import run_async
 
     counters = run_async(_run(pipeline, dump, args.dump_every))
     if sys.stderr.isatty() and not args.count:

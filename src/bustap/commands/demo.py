@@ -15,7 +15,7 @@ from ..render import pretty_formatter
 from ..sinks import make_sink
 from ..sinks.jsonl import StdoutSink
 from ..sources import SourceOptions, make_source
-from ._common import run_pipeline
+from ._common import run_async, run_pipeline
 from ._detect import add_detect_flags, make_detection
 
 HELP = "run brokers and a simulated network (routers, BOSH agents, sensors, an attacker) and " \
@@ -37,7 +37,6 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import run_async
 
     outputs = args.output or [_default_store()]
     counters = run_async(_demo(args, outputs))

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
+from ..backoff import backoff
 from ..errors import ConnectError
 from ..message import Message
 from ..record import Record
@@ -102,11 +102,6 @@ class Source(ABC):
 
     def stream(self) -> AsyncIterator[Batch]:
         return supervise(self)
-
-
-def backoff(attempt: int, initial: float, maximum: float) -> float:
-    """Full-jitter exponential backoff (AWS architecture blog's "full jitter")."""
-    return random.uniform(initial / 2, min(maximum, initial * 2**attempt))
 
 
 async def supervise(source: Source) -> AsyncIterator[Batch]:
