@@ -29,9 +29,9 @@ class CommandParser(argparse.ArgumentParser):
 
     _plain = False
 
-    def parse_known_args(self, args: Sequence[str] | None = None,
-                         namespace: argparse.Namespace | None = None
-                         ) -> tuple[argparse.Namespace, list[str]]:
+    def parse_known_args(  # type: ignore[override]  # one signature for the overloads
+            self, args: Sequence[str] | None = None,
+            namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
         if self._plain or any(a.nargs in (argparse.PARSER, argparse.REMAINDER)
                               for a in self._get_positional_actions()):
             # a parser of sub-subcommands (``policy explain``) passes the rest on
