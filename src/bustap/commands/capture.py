@@ -7,6 +7,7 @@ import asyncio
 import sys
 from typing import Any
 
+from ..config import MAX_CONNECTING, command_line_sources, max_connecting
 from ..decode import DecoderChain
 from ..errors import ConfigError
 from ..pipeline import Counters, Pipeline
@@ -14,7 +15,6 @@ from ..record import Writer
 from ..render import pretty_formatter, raw_formatter
 from ..sinks import make_sink
 from ..sinks.jsonl import StdoutSink
-from ..sources import make_source
 from ..topics import validate_mqtt_filter, validate_nats_subject
 from ._common import add_connection_flags, run_async, run_pipeline, source_options
 from ._detect import add_detect_flags, make_detection
@@ -32,9 +32,21 @@ def register(sub: Any) -> None:
         "  bustap capture mqtts://broker:8883 --tls-ca ca.pem -u alice -t 'sensors/#' "
         "--qos 1 --session tap1 -o bustap.duckdb",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("urls", nargs="+", metavar="URL",
+    p.add_argument("urls", nargs="*", metavar="URL",
                    help="sources: mqtt://, mqtts://, nats://, tls://, ... (filters may also "
-                   "ride in the URL: mqtt://host?t=sensors/%%23)")
+                   "ride in the URL: mqtt://host?t=sensors/%%23; ranges name fleets: "
+                   "'mqtt://rtr-{001..200}:1883')")
+    fleet = p.add_argument_group("fleets of brokers")
+    fleet.add_argument("--sources", metavar="FILE",
+                       help="more sources, one URL a line with its own options "
+                       "(URL key=value...), or [[source]] tables in a .toml file; the flags "
+                       "are the shared defaults")
+    fleet.add_argument("--max-connecting", type=int, default=MAX_CONNECTING, metavar="N",
+                       help="connection attempts in flight at once across a fleet "
+                       f"(default {MAX_CONNECTING})")
+    fleet.add_argument("--keep-trying", action="store_true",
+                       help="a broker down at start is reported and retried instead of "
+                       "stopping capture (always so for ranges and --sources)")
     p.add_argument("-t", "--topic", action="append", metavar="FILTER",
                    help="MQTT filter or NATS subject to subscribe to (repeatable; default all: "
                    "'#' / '>'); each applies to the sources it is valid for")
@@ -89,7 +101,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"-W/--timeout must be positive, not {args.timeout}",
                           value=args.timeout)
     options = source_options(args)
-    sources = [make_source(u, options) for u in args.urls]
+    sources = command_line_sources(
+        args.urls, options, sources_file=args.sources,
+        max_connecting=max_connecting(args.max_connecting, "--max-connecting"),
+        keep_trying=args.keep_trying)
     for pattern in options.filters:
         if not any(_usable(s, pattern) for s in sources):
             protocols = {s.protocol for s in sources}
