@@ -157,3 +157,20 @@ def test_options_between_urls(mosquitto_factory: Callable[..., Mosquitto],
     _pub("-t", "x", two.url, "-m", "2")
     assert b.proc.wait(10) == 0, b.stderr()
     assert {m["source"] for m in b.messages()} == {one.url, two.url}
+
+
+def test_owntracks_through_a_real_broker(mosquitto: Mosquitto, bustap_bg: BgFactory) -> None:
+    # OwnTracks apps publish retained at QoS 1 by default; an old app's strings
+    location = ('{"_type":"location","tid":"jn","tst":"1702297398","lat":"48.8584",'
+                '"lon":"2.2945","acc":12,"batt":64,"t":"p"}')
+    _pub(mosquitto.url, "-t", "owntracks/jane/iphone", "-m", location, "-q", "1", "-r")
+    b = bustap_bg("capture", mosquitto.url, "-t", "owntracks/#", "-q", "1", "-C", "2")
+    b.wait_ready()
+    _pub(mosquitto.url, "-t", "owntracks/jane/iphone/event", "-q", "1", "-m",
+         '{"_type":"transition","event":"enter","desc":"home","lat":48.85,"lon":2.29,'
+         '"tst":1702297500,"acc":20,"t":"c","tid":"jn"}')
+    assert b.proc.wait(10) == 0, b.stderr()
+    loc, trans = b.messages()
+    assert loc["retain"] is True and loc["decoder"] == "owntracks"
+    assert loc["device"] == "jane/iphone" and loc["fields"]["lat"] == 48.8584
+    assert trans["event"] == "enter" and trans["fields"]["summary"] == "enter home"
