@@ -28,6 +28,11 @@ SAMPLE = '''\
 # bustap run bustap.toml: a long-running tap. Every key is optional unless marked.
 name = "tap1"                    # writer_id = "bustap/tap1"
 workers = 0                      # decode in N worker processes (capture --workers)
+max_connecting = 16              # connection attempts in flight at once (fleets)
+
+[source_defaults]                # under every [[source]]; each may override
+connect_timeout_secs = 5
+backoff_max_secs = 30            # retries of a broker that is down: jittered, capped
 
 [[source]]
 url = "mqtt://broker.example:1883"        # required; mqtts:// for TLS
@@ -50,6 +55,15 @@ tls_ca = "/etc/bustap/nats-ca.pem"
 
 [[source]]
 url = "file:///var/log/mosquitto/mosquitto.log?format=mosquitto"
+
+# A fleet: every Junos router runs its own MQTT broker. A range names them all
+# (rtr-001 ... rtr-200); several sources keep running while some are down, and
+# each record's "source" names its broker. Also: urls = ["mqtt://a", "mqtt://b"]
+[[source]]
+url = "mqtt://rtr-{001..200}.example.net:1883"
+topics = ["/junos/events/#"]
+username = "jet"
+password_env = "BUSTAP_JET_PASSWORD"
 
 [[sink]]
 url = "bustap.duckdb"            # required; also FILE.jsonl, postgresql://..., -
