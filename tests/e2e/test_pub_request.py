@@ -174,3 +174,31 @@ def test_owntracks_through_a_real_broker(mosquitto: Mosquitto, bustap_bg: BgFact
     assert loc["retain"] is True and loc["decoder"] == "owntracks"
     assert loc["device"] == "jane/iphone" and loc["fields"]["lat"] == 48.8584
     assert trans["event"] == "enter" and trans["fields"]["summary"] == "enter home"
+
+
+def test_sparkplug_through_a_real_broker(mosquitto: Mosquitto, bustap_bg: BgFactory,
+                                         tmp_path: Path) -> None:
+    pytest.importorskip("google.protobuf")
+    from bustap.decode._sparkplug_schema import payload_class
+
+    def blob(name: str, seq: int, metrics: list[dict[str, object]]) -> str:
+        p = payload_class()(timestamp=1_700_000_000_000, seq=seq)
+        for m in metrics:
+            p.metrics.add(**m)
+        path = tmp_path / name
+        path.write_bytes(p.SerializeToString())
+        return str(path)
+
+    birth = blob("nbirth.bin", 0, [{"name": "bdSeq", "alias": 0, "datatype": 8,
+                                    "long_value": 1},
+                                   {"name": "Pressure", "alias": 5, "datatype": 9,
+                                    "float_value": 1.25}])
+    data = blob("ndata.bin", 1, [{"alias": 5, "datatype": 9, "float_value": 2.5}])
+    b = bustap_bg("capture", mosquitto.url, "-t", "spBv1.0/#", "-q", "1", "-C", "2")
+    b.wait_ready()
+    _pub(mosquitto.url, "-t", "spBv1.0/Plant1/NBIRTH/Edge1", "-f", birth, "-q", "1")
+    _pub(mosquitto.url, "-t", "spBv1.0/Plant1/NDATA/Edge1", "-f", data, "-q", "1")
+    assert b.proc.wait(10) == 0, b.stderr()
+    nbirth, ndata = b.messages()
+    assert nbirth["decoder"] == "sparkplug-b" and nbirth["fields"]["metrics.Pressure"] == 1.25
+    assert ndata["device"] == "Edge1" and ndata["fields"]["metrics.Pressure"] == 2.5
