@@ -190,6 +190,10 @@ def _summary(c: Counters, detector: Any = None) -> None:
     if detector is not None:
         st = detector.stats()
         alerts = f"; alerts fired {st['fired']}, firing {st['firing']}"
+    brokers = c.health.summary()
+    if brokers["brokers"] > 1:
+        ever = sum(h.connects > 0 for h in c.health.brokers.values())
+        alerts += f"; brokers {ever} of {brokers['brokers']} reached"
     print(f"bustap: {c.received} messages, {c.written} records written in "
           f"{c.as_dict()['elapsed_secs']}s; dropped {dropped}; decode errors {c.decode_errors}"
           f"{alerts}", file=sys.stderr)
