@@ -70,7 +70,7 @@ def property_value(name: str, text: str) -> tuple[str, Any]:
 
 
 def _is_nats(scheme: str) -> bool:
-    return scheme in ("nats", "tls", "natss")
+    return scheme in ("nats", "tls")
 
 
 async def publish(url: str, options: SourceOptions, pub: Publication,

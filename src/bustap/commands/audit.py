@@ -66,7 +66,6 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
     if not 0 < args.listen_secs <= 3600:
         raise ConfigError(f"--listen-secs must be more than 0 and at most 3600, not "
                           f"{args.listen_secs:g}", value=args.listen_secs)

@@ -37,7 +37,6 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
     outputs = args.output or [_default_store()]
     counters = run_async(_demo(args, outputs))
     print(f"\ncaptured {counters.received} messages and {counters.records} records into "

@@ -26,7 +26,6 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
     cfg = config.load(args.config)
     args.name = cfg.name
     detector, alert_outputs = make_detection(args, [s.name for s in cfg.sources],
