@@ -9,7 +9,7 @@ same flags. Nothing here prints.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -86,7 +86,7 @@ async def publish(url: str, options: SourceOptions, pub: Publication,
     return await _publish_mqtt(source, pub, payloads)
 
 
-async def _each(payloads: AsyncIterable[bytes] | Iterable[bytes]) -> Any:
+async def _each(payloads: AsyncIterable[bytes] | Iterable[bytes]) -> AsyncIterator[bytes]:
     if isinstance(payloads, AsyncIterable):
         async for p in payloads:
             yield p
