@@ -21,11 +21,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200_000, help="messages per capture case")
     parser.add_argument("--store-n", type=int, default=1_000_000,
                         help="records for the store benchmark")
-    parser.add_argument("--only", help="comma list of capture,decode,logparse,store,fleet")
+    parser.add_argument("--only", help="comma list of capture,alerts,decode,logparse,store,fleet")
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else None
     sections: dict[str, list[dict[str, Any]]] = {}
-    plan: list[tuple[str, dict[str, Any]]] = [("capture", {"n": args.n}), ("decode", {}),
+    plan: list[tuple[str, dict[str, Any]]] = [("capture", {"n": args.n}), ("alerts", {}),
+                                              ("decode", {}),
                                               ("logparse", {}), ("store", {"n": args.store_n}),
                                               ("fleet", {})]
     for name, kwargs in plan:

@@ -199,14 +199,17 @@ def _publisher(port: int, qos: int, lines: Path, topic: str) -> list[str]:
 
 #: bustap with decoding and encoding in two worker processes (capture --workers 2)
 WORKERS = "bustap-w2"
+#: bustap without the alert engine (capture --no-detect): detection's own cost
+NODETECT = "bustap-nodetect"
 
 
 def _workers(tool: str) -> list[str]:
-    return ["--workers", "2"] if tool == WORKERS else []
+    return {WORKERS: ["--workers", "2"], NODETECT: ["--no-detect"]}.get(tool, [])
 
 
 def _name(tool: str, sink: str) -> str:
-    return f"bustap -> {sink}" + (" --workers 2" if tool == WORKERS else "")
+    return f"bustap -> {sink}" + {WORKERS: " --workers 2", NODETECT: " --no-detect"}.get(
+        tool, "")
 
 
 def mqtt_case(broker: Mosquitto, work: Path, n: int, qos: int, tool: str,
@@ -347,7 +350,7 @@ def run(n: int = 200_000, *, cases: set[str] | None = None, duckdb: bool = True,
                     continue
                 tools = [("mosquitto_sub", "-"), *[("bustap", s) for s in sinks]]
                 if qos == 0:
-                    tools += [(WORKERS, s) for s in sinks]
+                    tools += [(NODETECT, "jsonl"), *[(WORKERS, s) for s in sinks]]
                 for tool, sink in tools:
                     progress(f"mqtt qos{qos}: {tool} {sink}")
                     rows.append(mqtt_case(broker, work, n, qos, tool, sink).row())
@@ -364,7 +367,7 @@ def run(n: int = 200_000, *, cases: set[str] | None = None, duckdb: bool = True,
             wait_port(server.port)
             try:
                 for tool, sink in [("nats-py", "-"), *[("bustap", s) for s in sinks],
-                                   *[(WORKERS, s) for s in sinks]]:
+                                   (NODETECT, "jsonl"), *[(WORKERS, s) for s in sinks]]:
                     progress(f"nats: {tool} {sink}")
                     rows.append(nats_case(server, work, n, tool, sink).row())
             finally:
@@ -376,7 +379,24 @@ def run(n: int = 200_000, *, cases: set[str] | None = None, duckdb: bool = True,
     for row in rows:
         base = baseline.get(row["case"])
         row["ratio"] = round(row["rate"] / base, 2) if base else None
+    rows += detection_rows(rows)
     return rows
+
+
+def detection_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Capture with the alert engine on (the default) as a ratio of capture
+    with --no-detect, per case, from the rows of the same run."""
+    out = []
+    for case in dict.fromkeys(r["case"] for r in rows):
+        on = next((r for r in rows if r["case"] == case and r["tool"] == "bustap -> jsonl"), None)
+        off = next((r for r in rows if r["case"] == case
+                    and r["tool"] == "bustap -> jsonl --no-detect"), None)
+        if on and off and off["rate"]:
+            out.append({"case": case, "tool": "detection on / off (jsonl)",
+                        "messages": on["messages"], "received": on["received"],
+                        "lost": on["lost"], "rate": on["rate"],
+                        "ratio": round(on["rate"] / off["rate"], 2)})
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:

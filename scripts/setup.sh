@@ -33,6 +33,19 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
+# MQTT brokers other than Mosquitto for the interoperability tests, each in a
+# place of its own (tests/fixtures/mqtt_brokers.py; a test skips when missing).
+if [ ! -x "$VENV/amqtt/bin/amqtt" ]; then
+  { "$PYTHON" -m venv "$VENV/amqtt" && "$VENV/amqtt/bin/pip" install -q "amqtt>=0.12.1"; } 2>&1 \
+    | grep -v "^WARNING: Location" || true
+  [ -x "$VENV/amqtt/bin/amqtt" ] || echo "setup: could not install amqtt (its tests will skip)"
+fi
+if command -v npm >/dev/null 2>&1 && [ ! -d "$VENV/aedes/node_modules/aedes" ]; then
+  mkdir -p "$VENV/aedes"
+  npm install --prefix "$VENV/aedes" --no-audit --no-fund --silent "aedes@^1.2.0" >/dev/null 2>&1 \
+    || echo "setup: could not install aedes (its tests will skip)"
+fi
+
 # Services the end-to-end tests share (brokers with special configs are
 # started by the tests themselves on free ports).
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

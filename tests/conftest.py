@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 import pytest
-from tests.fixtures.brokers import Certs, Mosquitto, NatsServer
+from tests.fixtures.brokers import Certs, Mosquitto, NatsServer, RabbitVhost, rabbitmq_available
 
 BUSTAP = [sys.executable, "-m", "bustap.cli"]
 
@@ -61,6 +61,16 @@ def nats_factory(tmp_path: Path) -> Iterator[Callable[..., NatsServer]]:
 @pytest.fixture
 def nats_server(nats_factory: Callable[..., NatsServer]) -> NatsServer:
     return nats_factory()
+
+
+@pytest.fixture
+def rabbitmq() -> Iterator[RabbitVhost]:
+    """A fresh vhost on the machine's RabbitMQ, deleted afterwards."""
+    if not rabbitmq_available():
+        pytest.skip("no RabbitMQ on 127.0.0.1:5672 (the machine's service)")
+    vhost = RabbitVhost(f"bustap-test-{os.urandom(4).hex()}").create()
+    yield vhost
+    vhost.delete()
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:

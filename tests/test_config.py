@@ -29,6 +29,17 @@ def test_sample_config_parses(monkeypatch: pytest.MonkeyPatch) -> None:
 
     pickle.dumps(cfg.decoders.config)  # what worker processes are built from
     assert [type(s).__name__ for s in cfg.sinks]
+    # [detect] and [[rule]]: the alert engine's settings and a user rule
+    assert cfg.detect.disable == ["new_client"] and cfg.detect.learn_secs == 600
+    assert cfg.detect.detectors["auth_failure_burst"] == {"count": 5, "within_secs": 60}
+    assert [r.id for r in cfg.detect.rules] == ["disk_full"]
+
+
+def test_bad_detect_section_names_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = _sample(monkeypatch).replace('severity = "warning"\nsummary',
+                                        'severity = "loud"\nsummary')
+    with pytest.raises(ConfigError, match="rule 'disk_full': severity"):
+        config.parse(text)
 
 
 @pytest.mark.parametrize(("text", "needle"), [
@@ -58,3 +69,25 @@ def test_config_check_and_sample_commands(tmp_path: Path) -> None:
     res = run_bustap("config", "check", str(bad))
     assert res.returncode == 2 and "unknown key 'qoss'" in res.stderr
     assert "hunter2" not in res.stderr
+
+
+def test_every_sink_sample_makes_a_sink(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commented [[sink]] blocks of the sample, uncommented, are valid sinks."""
+    monkeypatch.setenv("BUSTAP_AMQP_PASSWORD", "p@ss/word")
+    lines = [line[2:] for line in config.SAMPLE.splitlines()
+             if line.startswith(("# [[sink]]", "# url = ", "# password_env = "))]
+    cfg = config.parse('[[source]]\nurl = "mqtt://h"\n' + "\n".join(lines))
+    schemes = [s.url.scheme for s in cfg.sinks]
+    assert schemes == ["amqp", "jetstream", "nats", "mqtts", "tcp"]
+    amqp = cfg.sinks[0]
+    assert amqp.url.username == "bustap" and amqp.url.password == "p@ss/word"
+    assert "p@ss" not in amqp.name and "word" not in amqp.name
+
+
+def test_sink_password_env_must_be_set() -> None:
+    with pytest.raises(ConfigError, match="'NOPE_NOT_SET' is not set"):
+        config.parse('[[source]]\nurl = "mqtt://h"\n[[sink]]\nurl = "amqp://u@h/"\n'
+                     'password_env = "NOPE_NOT_SET"')
+    with pytest.raises(ConfigError, match="names no user"):
+        config.parse('[[source]]\nurl = "mqtt://h"\n[[sink]]\nurl = "amqp://h/"\n'
+                     'password_env = "HOME"')

@@ -106,7 +106,8 @@ def test_plaintext_and_anonymous_logins() -> None:
         connected("mosq-AbCdEfGhIjKlMnOp", None, port=1883, rport=50002),
     ))
     (p,) = fired(alerts, "plaintext_credentials")
-    assert p["group"] == {"username": "meter", "listener_port": 1883}
+    assert p["group"] == {"broker": "mosquitto", "listener_port": 1883}
+    assert "users: meter" in p["summary"]
     (an,) = fired(alerts, "anonymous_access")
     assert an["group"] == {"broker": "mosquitto", "listener_port": 1883}
     assert "10.0.0.2" in an["summary"]
@@ -172,7 +173,7 @@ def test_nats_permissions_violations_and_slow_consumer() -> None:
     assert "Publish Violation" in line_of(recs, pv[0]["evidence"][0])
     assert fired(alerts, "acl_denied") == []
     (p,) = fired(alerts, "plaintext_credentials")
-    assert p["subject"] == "agent1"
+    assert p["subject"] == "nats" and "users: agent1" in p["summary"]
     assert fired(alerts, "slow_consumer")
 
 

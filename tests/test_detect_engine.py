@@ -63,7 +63,7 @@ def test_one_alert_per_group_throttled_then_resolved() -> None:
     out = e.process(first)
     assert states(out) == [("disk_full", "firing", 1)]
     alert = out[0]
-    assert alert["event_type"] == "alert" and alert["subject"] == "device=a1"
+    assert alert["event_type"] == "alert" and alert["subject"] == "a1"
     assert alert["group"] == {"device": "a1"} and alert["evidence"] == [first[0]["seq"]]
     assert alert["summary"] == "a1: persistent disk 95%" and alert["severity"] == "warning"
     # more matches: no new notification inside throttle_secs, another group fires
@@ -74,12 +74,12 @@ def test_one_alert_per_group_throttled_then_resolved() -> None:
     assert e.tick(now + 10) == []
     renotified = e.tick(now + 61)
     assert [(a["subject"], a["state"], a["count"]) for a in renotified] == [
-        ("device=a1", "firing", 3)]
+        ("a1", "firing", 3)]
     assert renotified[0]["alert_id"] == alert["alert_id"]
     # clear for resolve_secs: resolved, once each
     resolved = e.tick(now + 200)
     assert sorted((a["subject"], a["state"]) for a in resolved) == [
-        ("device=a1", "resolved"), ("device=a2", "resolved")]
+        ("a1", "resolved"), ("a2", "resolved")]
     assert e.tick(now + 400) == []
     # firing again later is a new alert
     again = e.process([heartbeat(w, "a1", 95)])
@@ -272,3 +272,16 @@ def test_nothing_escapes_the_engine(recs: list[dict[str, Any]]) -> None:
         e.process(recs)
         e.tick()
         assert not e.errors, e.errors
+
+
+def test_the_readme_rules_file_loads(tmp_path: Path) -> None:
+    import re
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Alerts"):readme.index("## Audit")]
+    (block,) = re.findall(r"```toml\n(.*?)```", section, re.S)
+    path = tmp_path / "rules.toml"
+    path.write_text(block)
+    s = load_rules(path)
+    assert [r.id for r in s.rules] == ["disk_full", "link_flap", "agent_silent", "new_firmware"]
+    Engine(s)

@@ -68,6 +68,19 @@ password_env = "BUSTAP_JET_PASSWORD"
 [[sink]]
 url = "bustap.duckdb"            # required; also FILE.jsonl, postgresql://..., -
 
+# Bus sinks: one message per record; {name} takes a record field ("_" when missing).
+# [[sink]]                       # RabbitMQ: durable exchange, persistent, confirmed
+# url = "amqp://bustap@rabbit.example/telemetry?exchange=bustap&routing_key=bustap.{kind}.{device}"
+# password_env = "BUSTAP_AMQP_PASSWORD"   # the URL's password, from the environment
+# [[sink]]                       # JetStream: acked, de-duplicated by Nats-Msg-Id
+# url = "jetstream://nats.example:4222/BUSTAP?subject=bustap.{kind}.{device}&create=true"
+# [[sink]]                       # core NATS
+# url = "nats://nats.example:4222/?subject=bustap.{event_type}.{device}"
+# [[sink]]                       # MQTT: QoS 1 acknowledged, the source's TLS options
+# url = "mqtts://broker.example:8883/?topic=bustap/{kind}/{device}&qos=1&tls_ca=/etc/bustap/ca.pem"
+# [[sink]]                       # Logstash json_lines
+# url = "tcp://logstash.example:5044"
+
 [[decode.rules]]
 filter = "sensors/+/temperature"
 decoder = "number"
@@ -131,8 +144,8 @@ def parse(text: str, *, origin: str = "config") -> Config:
         make_fleet(cfg.sources, cfg.max_connecting)
     for i, snk in enumerate(_tables(data, "sink", origin)):
         where = f"{origin}: sink[{i}]"
-        _only(snk, {"url"}, where)
-        cfg.sinks.append(make_sink(_req_str(snk, "url", where)))
+        _only(snk, {"url", "password_env"}, where)
+        cfg.sinks.append(make_sink(_sink_url(snk, where)))
     if not cfg.sinks:
         cfg.sinks.append(make_sink("bustap.duckdb"))
     decode = data.get("decode", {})
@@ -254,6 +267,26 @@ def _sources(table: dict[str, Any], where: str, base: SourceOptions | None) -> l
                     validate()
             out.append(source)
     return out
+
+
+def _sink_url(table: dict[str, Any], where: str) -> str:
+    """The sink's URL, with the password of ``password_env`` put in its userinfo."""
+    url = _req_str(table, "url", where)
+    env = table.get("password_env")
+    if env is None:
+        return url
+    if not isinstance(env, str) or env not in os.environ:
+        raise ConfigError(f"{where}.password_env: environment variable {env!r} is not set",
+                          value=env)
+    from urllib.parse import quote, urlsplit
+
+    parts = urlsplit(url)
+    user, _, host = parts.netloc.rpartition("@")
+    user = user.partition(":")[0]
+    if not user or not host:
+        raise ConfigError(f"{where}.password_env: the url names no user (scheme://USER@host/...)"
+                          " to give the password to", value="password_env")
+    return url.replace(parts.netloc, f"{user}:{quote(os.environ[env], safe='')}@{host}", 1)
 
 
 def _type_name(t: type | tuple[type, ...]) -> str:

@@ -53,8 +53,12 @@ def pretty_line(rec: Record, colour: bool = False) -> str:
         detail = ", ".join(f"{k}={v}" for k, v in extra.items())
         return _c(f"{ts} # {what} {rec.get('source')} ({detail})", "2", colour)
     if et == "alert":
-        return _c(f"{ts} ALERT [{rec.get('severity')}] {rec.get('rule')}: "
-                  f"{rec.get('summary')}", "1;31", colour)
+        resolved = rec.get("state") == "resolved"
+        count = rec.get("count")
+        times = f" (x{count})" if isinstance(count, int) and count > 1 else ""
+        return _c(f"{ts} {'RESOLVED' if resolved else 'ALERT'} [{rec.get('severity')}] "
+                  f"{rec.get('rule')}: {rec.get('summary')}{times}",
+                  "32" if resolved else "1;31", colour)
     kind = rec.get("kind")
     if kind == "message":
         if rec.get("device") or rec.get("event"):

@@ -27,10 +27,12 @@ def add_detect_flags(p: argparse.ArgumentParser) -> None:
 
 def make_detection(args: argparse.Namespace, names: Sequence[str], *,
                    settings: DetectSettings | None = None, event_time: bool = False,
-                   persist: bool = True) -> tuple[Engine | None, Outputs | None]:
+                   persist: bool = True, inline: bool = False
+                   ) -> tuple[Engine | None, Outputs | None]:
     """The engine and its outputs for a run over sources ``names`` (its state
     file is named by ``--name`` or by the sources, so a restart of the same
-    command finds what it learned)."""
+    command finds what it learned). ``inline``: the records are shown to a
+    person, alerts among them, so the console output would say it twice."""
     if getattr(args, "no_detect", False):
         return None, None
     if settings is None:
@@ -39,6 +41,8 @@ def make_detection(args: argparse.Namespace, names: Sequence[str], *,
     if not settings.enabled:
         return None, None
     targets = list(getattr(args, "alert_output", None) or settings.outputs)
+    if inline and not getattr(args, "alert_output", None):
+        targets = [t for t in targets if t != "console"]  # already in the --pretty view
     outputs = Outputs(targets)  # validates the targets before anything connects
     path = None
     if persist:

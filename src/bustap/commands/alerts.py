@@ -11,9 +11,11 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..record import Record
-from ._store import add_store_flag, print_rows, store_target
+from ._store import add_store_flag, store_target
 
 HELP = "show alerts in a store (exit 1 while alerts are firing), or test rules on stored records"
+_SEV_STYLE = {"emerg": "bold red", "alert": "bold red", "crit": "bold red", "error": "red",
+              "warning": "yellow", "notice": "cyan", "info": "green", "debug": "dim"}
 _COLUMNS = ["state", "severity", "rule", "subject", "count", "first_seen", "last_seen",
             "summary"]
 
@@ -107,9 +109,10 @@ def _test(args: argparse.Namespace, since: Any) -> int:
                 records += len(chunk)
                 raised += engine.process([r for r in chunk if r.get("event_type") != "alert"])
     raised += engine.tick()
-    for i, rec in enumerate(raised):
+    # what is still firing, with everything it counted since its last notification
+    raised += engine.firing_now()
+    for rec in raised:
         rec.setdefault("timestamp", rec.get("last_seen"))
-        rec["seq"] = i
     alerts = latest(raised)
     if args.rule:
         alerts = [a for a in alerts if a.get("rule") in args.rule]
@@ -134,8 +137,23 @@ def _print(alerts: list[Record], fmt: str, *, header: bool = True) -> None:
         if header:
             print("no alerts", file=sys.stderr)
         return
-    rows = [(a.get("state"), a.get("severity"), a.get("rule"), a.get("subject"),
-             a.get("count"), str(a.get("first_seen", ""))[:19].replace("T", " "),
-             str(a.get("last_seen", ""))[:19].replace("T", " "), a.get("summary"))
-            for a in alerts]
-    print_rows(_COLUMNS, rows, "table")
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, show_header=header)
+    for name in _COLUMNS:
+        table.add_column(name.replace("_", " "), justify="right" if name == "count" else "left",
+                         overflow="fold", no_wrap=name in ("first_seen", "last_seen"))
+    for a in alerts:
+        sev = str(a.get("severity") or "")
+        state = str(a.get("state") or "")
+        table.add_row(f"[{'bold red' if state == 'firing' else 'green'}]{state}[/]",
+                      f"[{_SEV_STYLE.get(sev, '')}]{sev}[/]", str(a.get("rule")),
+                      str(a.get("subject")), str(a.get("count")),
+                      str(a.get("first_seen", ""))[:19].replace("T", " "),
+                      str(a.get("last_seen", ""))[:19].replace("T", " "), str(a.get("summary")))
+    text = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", write_through=True)
+    Console(file=text, width=None if sys.stdout.isatty() else 200, highlight=False).print(table)
+    text.detach()

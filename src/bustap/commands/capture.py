@@ -140,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
 
         dump = DumpState()
         processors.append(dump)
-    detector, alert_outputs = make_detection(args, [s.name for s in sources])
+    detector, alert_outputs = make_detection(args, [s.name for s in sources],
+                                             inline=bool(args.pretty and "-" in outputs))
     pipeline = Pipeline(sources, sinks, writer=Writer(args.name), decoders=decoders,
                         processors=processors, count=args.count, timeout=args.timeout,
                         workers=args.workers, detector=detector, alert_outputs=alert_outputs)

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..errors import ConfigError
-from ..logparse import FORMATS
+from ..logparse import FORMATS, LogParser
 from ..pipeline import Counters, Pipeline
 from ..record import Writer
 from ..sinks import make_sink
@@ -27,7 +27,8 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "logs", help=HELP, description=HELP + ". Each line becomes one record (a "
         "subscription's debug and subscribe lines make one); lines the parser does not know "
-        "are kept as event 'unparsed'.",
+        "are kept as event 'unparsed'. At the end, a table on stderr tells how many lines "
+        "were understood and how many stayed unparsed.",
         epilog="examples:\n"
         "  bustap logs /var/log/mosquitto/mosquitto.log\n"
         "  bustap logs nats.log --format nats -o events.jsonl\n"
@@ -63,9 +64,27 @@ def run(args: argparse.Namespace) -> int:
 
     show = sys.stderr.isatty() and not args.no_progress
     counters = run_async(_run(pipeline, source, path, show))
-    if show:
-        print(f"bustap: {counters.records} records from {path}", file=sys.stderr)
+    if source.parser is not None:
+        print(summary(source.parser, counters.records, path), file=sys.stderr)
     return 0
+
+
+def summary(parser: LogParser, records: int, path: Path) -> str:
+    """The share of lines the parser understood, as a small table: a low share
+    says the log is in a wording (or a format) that bustap does not know yet."""
+    lines = parser.lines
+    unparsed = parser.unparsed
+    understood = lines - unparsed
+
+    def pct(n: int) -> str:
+        return f"{100 * n / lines:5.1f}%" if lines else "     -"
+
+    width = max(len(f"{lines:,}"), 5)
+    rows = [f"bustap: {path.name} ({parser.name}): {records:,} records",
+            f"  {'lines':<11} {lines:>{width},}",
+            f"  {'understood':<11} {understood:>{width},}  {pct(understood)}",
+            f"  {'unparsed':<11} {unparsed:>{width},}  {pct(unparsed)}"]
+    return "\n".join(rows)
 
 
 async def _run(pipeline: Pipeline, source: LogFileSource, path: Path, show: bool) -> Counters:

@@ -1,15 +1,19 @@
 """A small simulated network on loopback, for ``bustap demo``.
 
-Two brokers started for the demo (Mosquitto with a password file and a
-verbose log; nats-server with monitoring), and the traffic operators see in
-the field:
+Two brokers started for the demo: Mosquitto with a password file, an ACL, a
+TLS listener beside the plain one and a log with everything in it;
+nats-server with seed 002's authorization (a user per agent), monitoring and
+a -DV log. Through them, the traffic operators see in the field:
 
-- Junos routers (vmx4, vmx5) publishing JET events over MQTT: interface
-  flaps, commits, SSH logins (seed 000);
-- IoT sensors publishing bare numbers, and a camera publishing binary blobs;
-- BOSH agents publishing heartbeats and alerts over NATS, and a director
-  calling them over request/reply (seed 002);
-- an attacker guessing MQTT passwords and subscribing to ``#``.
+- Junos routers (vmx4, vmx5) publishing JET events over plaintext MQTT:
+  link events, commits, SSH logins (seed 000);
+- IoT sensors publishing numbers and a JSON status over TLS, a camera
+  publishing binary snapshots;
+- BOSH agents publishing heartbeats and alerts over NATS, a health monitor
+  listening, a director calling them over request/reply (seed 002);
+- trouble on a schedule (:data:`TROUBLES`): password guessing and a ``#``
+  subscription, a spoofed heartbeat, a link flap, a flooding sensor, a
+  payload whose schema changes, an agent that goes silent.
 """
 
 from __future__ import annotations
@@ -19,12 +23,13 @@ import contextlib
 import json
 import os
 import random
+import secrets
 import shutil
 import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +42,6 @@ INTERFACES = ("ge-0/0/0.0", "ge-0/0/1.0", "xe-0/0/2.0")
 SENSORS = ("greenhouse-1", "greenhouse-2", "cellar")
 AGENTS = tuple(str(uuid.UUID(int=random.Random(i).getrandbits(128))) for i in range(3))
 JOBS = ("nfs_server", "diego_cell", "router")
-PASSWORD = "demo-router-pw"  # a demo credential, generated into the demo's own broker
 
 
 def _free_port() -> int:
@@ -64,10 +68,70 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 10.0) 
     raise ConnectError(f"127.0.0.1:{port}", "demo broker did not start")
 
 
+MQTT_USERS = ("router", "sensor", "camera", "tap", "ops")
+NATS_USERS = ("director", "hm", "tap", *(f"agent-{i}" for i in range(len(AGENTS))))
+
+
+@dataclass
+class Credentials:
+    """Passwords made for one demo run (never fixed, never printed)."""
+
+    passwords: dict[str, str] = field(default_factory=lambda: {
+        u: secrets.token_urlsafe(12) for u in (*MQTT_USERS, *NATS_USERS)})
+
+    def __getitem__(self, user: str) -> str:
+        return self.passwords[user]
+
+
+MQTT_ACL = """\
+user router
+topic write /junos/events/#
+
+user sensor
+topic write sensors/#
+topic write plant/#
+
+user camera
+topic write cameras/#
+
+user tap
+topic read #
+topic read $SYS/#
+
+user ops
+topic readwrite #
+"""
+
+
+def nats_config(creds: Credentials) -> str:
+    """Seed 002's authorization, with a user per agent where BOSH gives each
+    agent a client certificate: an agent may publish its own heartbeats only."""
+    agents = "\n".join(
+        f'    {{ user: "agent-{i}", password: "{creds[f"agent-{i}"]}", permissions: {{\n'
+        f'        publish: ["hm.agent.heartbeat.{a}", "hm.agent.alert.{a}", '
+        f'"hm.agent.shutdown.{a}", "director.*.{a}.*"]\n'
+        f'        subscribe: ["agent.{a}"] }} }}' for i, a in enumerate(AGENTS))
+    return f"""\
+authorization {{
+  DIRECTOR = {{ publish: ["agent.*", "hm.director.alert"], subscribe: ["director.>"] }}
+  HM = {{ publish: [], subscribe: ["hm.agent.heartbeat.*", "hm.agent.alert.*",
+                                  "hm.agent.shutdown.*", "hm.director.alert"] }}
+  users = [
+    {{ user: "director", password: "{creds["director"]}", permissions: $DIRECTOR }}
+    {{ user: "hm", password: "{creds["hm"]}", permissions: $HM }}
+    {{ user: "tap", password: "{creds["tap"]}" }}
+{agents}
+  ]
+}}
+"""
+
+
 @dataclass
 class Brokers:
     dir: Path
+    creds: Credentials = field(default_factory=Credentials)
     mqtt_port: int = field(default_factory=_free_port)
+    mqtts_port: int = field(default_factory=_free_port)
     nats_port: int = field(default_factory=_free_port)
     nats_http_port: int = field(default_factory=_free_port)
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -76,30 +140,53 @@ class Brokers:
     def mosquitto_log(self) -> Path:
         return self.dir / "mosquitto.log"
 
+    @property
+    def nats_log(self) -> Path:
+        return self.dir / "nats.log"
+
+    @property
+    def ca(self) -> Path:
+        return self.dir / "ca.pem"
+
     def start(self) -> Brokers:
+        from .certs import make_certs
+
         self.dir.mkdir(parents=True, exist_ok=True)
+        certs = make_certs(self.dir)
         passwd = self.dir / "passwd"
         passwd.write_text("")
-        subprocess.run([_find("mosquitto_passwd", "/usr/bin/mosquitto_passwd"), "-b",
-                        str(passwd), "router", PASSWORD], check=True, capture_output=True)
+        for user in MQTT_USERS:
+            subprocess.run([_find("mosquitto_passwd", "/usr/bin/mosquitto_passwd"), "-b",
+                            str(passwd), user, self.creds[user]], check=True,
+                           capture_output=True)
         passwd.chmod(0o644)
+        acl = self.dir / "acl"
+        acl.write_text(MQTT_ACL)
+        acl.chmod(0o644)
         conf = self.dir / "mosquitto.conf"
+        # log_type all: connections, subscriptions, denials and the publishes
         conf.write_text(
             f"user root\npersistence false\nlog_dest file {self.mosquitto_log}\n"
-            "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n"
-            "log_type subscribe\nlog_type unsubscribe\nconnection_messages true\n"
-            f"listener {self.mqtt_port} 127.0.0.1\nallow_anonymous false\n"
-            f"password_file {passwd}\nsys_interval 5\n")
+            "log_type all\nconnection_messages true\nsys_interval 5\n"
+            f"allow_anonymous false\npassword_file {passwd}\nacl_file {acl}\n"
+            f"listener {self.mqtt_port} 127.0.0.1\n"
+            f"listener {self.mqtts_port} 127.0.0.1\ncafile {certs.ca}\n"
+            f"certfile {certs.cert}\nkeyfile {certs.key}\n")
         mosq = subprocess.Popen([_find("mosquitto", "/usr/sbin/mosquitto"), "-c", str(conf)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.procs.append(mosq)
         _wait_port(self.mqtt_port, mosq)
+        nats_conf = self.dir / "nats.conf"
+        nats_conf.write_text(nats_config(self.creds))
+        # -DV: logins, subscriptions and permission violations in the log
         nats = subprocess.Popen([_find("nats-server", "/usr/sbin/nats-server"), "-a",
                                  "127.0.0.1", "-p", str(self.nats_port), "-m",
-                                 str(self.nats_http_port), "-l", str(self.dir / "nats.log")],
+                                 str(self.nats_http_port), "-DV", "-l", str(self.nats_log),
+                                 "-c", str(nats_conf)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.procs.append(nats)
         _wait_port(self.nats_port, nats)
+        _wait_port(self.nats_http_port, nats)
         return self
 
     def stop(self) -> None:
@@ -164,22 +251,72 @@ def heartbeat(i: int, rng: random.Random) -> dict[str, Any]:
             "node_id": AGENTS[i]}
 
 
-async def run_network(b: Brokers, rate: float = 1.0) -> None:
-    """Publish until cancelled. ``rate`` scales every publisher's pace."""
+def link_event(router: str, iface: str, down: bool) -> tuple[str, dict[str, Any]]:
+    event = "SNMP_TRAP_LINK_DOWN" if down else "SNMP_TRAP_LINK_UP"
+    state = "down(2)" if down else "up(1)"
+    body = {"hostname": router, "time": time.strftime("%Y-%m-%d-%H:%M:%S"),
+            "facility": "daemon", "event-id": event, "severity": "warn" if down else "info",
+            "process-id": 4086, "process-name": "mib2d",
+            "message": f"{event}: ifIndex 529, ifAdminStatus up(1), ifOperStatus {state}, "
+                       f"ifName {iface}",
+            "attributes": {"snmp-interface-index": "529", "admin-status": "up(1)",
+                           "operational-status": state, "interface-name": iface}}
+    return f"/junos/events/syslog/{event}", {"jet-event": body}
+
+
+#: (seconds after the start at --rate 1, what happens); the alert each one raises
+TROUBLES = (
+    (8.0, "attacker", "an attacker guesses MQTT passwords, then subscribes to '#' with a "
+                      "stolen camera password"),
+    (14.0, "spoof", "agent 0 sends a heartbeat in agent 1's name"),
+    (20.0, "flap", "vmx5 ge-0/0/1.0 flaps: down and up three times"),
+    (26.0, "flood", "sensor greenhouse-2 floods: 50 readings a second for 4 s"),
+    (32.0, "schema", "plant p1 renames 'moisture' to 'moist' and sends it as text"),
+    (38.0, "silent", "agent 2 goes silent"),
+)
+
+
+async def run_network(b: Brokers, rate: float = 1.0,
+                      say: Callable[[str], None] = lambda text: None) -> None:
+    """Publish until cancelled; the troubles of :data:`TROUBLES` on their
+    schedule. ``rate`` scales every pace and the schedule."""
     import nats
 
+    from ..net.tls import client_context
+
     rng = random.Random(42)
-    routers = MqttClient(ConnectOptions(host="127.0.0.1", port=b.mqtt_port, client_id="vmx",
-                                        username="router", password=PASSWORD, version=4))
-    await routers.connect()
-    nc = await nats.connect(f"nats://127.0.0.1:{b.nats_port}", name="bosh-agents")
-    director = await nats.connect(f"nats://127.0.0.1:{b.nats_port}", name="bosh-director")
+    creds = b.creds
+    tls = client_context(ca=str(b.ca))
 
-    async def agent_rpc(msg: Any) -> None:
-        await nc.publish(msg.reply, json.dumps({"value": {"job_state": "running"}}).encode())
+    def mqtt(user: str, client_id: str, *, secure: bool = True,
+             password: str | None = None) -> MqttClient:
+        return MqttClient(ConnectOptions(
+            host="127.0.0.1", port=b.mqtts_port if secure else b.mqtt_port,
+            client_id=client_id, username=user,
+            password=creds[user] if password is None else password, version=4,
+            ssl=tls if secure else None, server_hostname="localhost"))
 
-    for agent in AGENTS:
-        await nc.subscribe(f"agent.{agent}", cb=agent_rpc)
+    url = f"nats://127.0.0.1:{b.nats_port}"
+    # the routers speak plaintext MQTT, as in seed 001: a true finding for the demo
+    routers = mqtt("router", "junos-gw", secure=False)
+    sensors = mqtt("sensor", "sensor-hub")
+    camera = mqtt("camera", "door-camera")
+    for c in (routers, sensors, camera):
+        await c.connect()
+    agents = [await nats.connect(url, user=f"agent-{i}", password=creds[f"agent-{i}"],
+                                 name=f"agent-{a[:8]}") for i, a in enumerate(AGENTS)]
+    director = await nats.connect(url, user="director", password=creds["director"],
+                                  name="bosh-director")
+    hm = await nats.connect(url, user="hm", password=creds["hm"], name="bosh-hm")
+    await hm.subscribe("hm.agent.heartbeat.*")
+    silent: set[int] = set()
+    schema_changed = False
+
+    for i, agent in enumerate(AGENTS):
+        async def agent_rpc(msg: Any, nc: Any = agents[i]) -> None:
+            await nc.publish(msg.reply, json.dumps({"value": {"job_state": "running"}}).encode())
+
+        await agents[i].subscribe(f"agent.{agent}", cb=agent_rpc)
 
     async def every(period: float, fn: Any) -> None:
         while True:
@@ -189,24 +326,40 @@ async def run_network(b: Brokers, rate: float = 1.0) -> None:
     async def junos() -> None:
         for router in ROUTERS:
             topic, body = jet_event(router, rng)
+            if "LINK" in topic:  # a link event now and then, not a flap
+                if rng.random() > 0.1:
+                    continue
+                iface = body["jet-event"]["attributes"]["interface-name"]
+                for down in (True, False):
+                    topic, body = link_event(router, iface, down)
+                    await routers.publish(topic, json.dumps(body, indent=4).encode(), qos=1)
+                continue
             await routers.publish(topic, json.dumps(body, indent=4).encode(), qos=1)
 
-    async def sensors() -> None:
+    async def readings() -> None:
         for s in SENSORS:
-            await routers.publish(f"sensors/{s}/temperature",
+            await sensors.publish(f"sensors/{s}/temperature",
                                   f"{18 + 6 * rng.random():.1f}".encode())
-        await routers.publish("cameras/door/snapshot", os.urandom(64))
+        moisture = 40 + rng.randrange(5)
+        status = {"moist": str(moisture), "ok": True} if schema_changed \
+            else {"moisture": moisture, "ok": True}
+        await sensors.publish("plant/p1/status", json.dumps(status).encode())
+
+    async def snapshots() -> None:
+        await camera.publish("cameras/door/snapshot", os.urandom(64))
 
     async def heartbeats() -> None:
         for i, agent in enumerate(AGENTS):
-            await nc.publish(f"hm.agent.heartbeat.{agent}", json.dumps(heartbeat(i, rng)).encode())
+            if i not in silent:
+                await agents[i].publish(f"hm.agent.heartbeat.{agent}",
+                                        json.dumps(heartbeat(i, rng)).encode())
         if rng.random() < 0.1:
             alert = {"id": str(uuid.uuid4()), "severity": 2, "title": "process is not running",
                      "summary": "route_emitter is not running", "created_at": int(time.time())}
-            await nc.publish(f"hm.agent.alert.{AGENTS[1]}", json.dumps(alert).encode())
+            await agents[1].publish(f"hm.agent.alert.{AGENTS[1]}", json.dumps(alert).encode())
 
     async def director_calls() -> None:
-        agent = rng.choice(AGENTS)
+        agent = rng.choice([a for i, a in enumerate(AGENTS) if i not in silent])
         reply = f"director.{uuid.uuid4()}.{agent}.{uuid.uuid4()}"
         sub = await director.subscribe(reply, max_msgs=1)
         await director.publish(f"agent.{agent}", json.dumps(
@@ -215,20 +368,57 @@ async def run_network(b: Brokers, rate: float = 1.0) -> None:
         with contextlib.suppress(Exception):
             await sub.next_msg(timeout=1)
 
-    async def attacker() -> None:
-        for guess in ("admin", "123456", "router"):
-            c = MqttClient(ConnectOptions(host="127.0.0.1", port=b.mqtt_port,
-                                          client_id=f"scanner-{rng.randrange(1000)}",
-                                          username="admin", password=guess, version=4))
-            with contextlib.suppress(ConnectError):
-                await c.connect()
-                await c.close()
+    async def trouble(name: str) -> None:
+        nonlocal schema_changed
+        if name == "attacker":
+            for guess in ("admin", "123456", "password", "router", "letmein", "qwerty"):
+                c = mqtt("admin", f"scanner-{rng.randrange(1000)}", secure=False,
+                         password=guess)
+                with contextlib.suppress(ConnectError):
+                    await c.connect()
+                    await c.close()
+            spy = mqtt("camera", "scanner-777", secure=False)
+            await spy.connect()
+            await spy.subscribe([("#", 0), ("$SYS/#", 0)])
+            await asyncio.sleep(1)
+            await spy.close()
+        elif name == "spoof":
+            await agents[0].publish(f"hm.agent.heartbeat.{AGENTS[1]}",
+                                    json.dumps(heartbeat(1, rng)).encode())
+        elif name == "flap":
+            for _ in range(3):
+                for down in (True, False):
+                    topic, body = link_event("vmx5", "ge-0/0/1.0", down)
+                    await routers.publish(topic, json.dumps(body).encode(), qos=1)
+                    await asyncio.sleep(0.5 / rate)
+        elif name == "flood":
+            for _ in range(200):
+                await sensors.publish("sensors/greenhouse-2/temperature",
+                                      f"{18 + 6 * rng.random():.1f}".encode())
+                await asyncio.sleep(0.02 / rate)
+        elif name == "schema":
+            schema_changed = True
+        elif name == "silent":
+            silent.add(2)
+
+    async def schedule() -> None:
+        start = time.monotonic()
+        for at, name, text in TROUBLES:
+            await asyncio.sleep(max(0.0, start + at / rate - time.monotonic()))
+            say(text)
+            try:
+                await trouble(name)
+            except (ConnectError, OSError) as exc:  # the show goes on
+                say(f"{name}: {exc}")
+        await asyncio.Event().wait()
 
     try:
-        await asyncio.gather(every(1.0, junos), every(0.5, sensors), every(1.0, heartbeats),
-                             every(2.0, director_calls), every(5.0, attacker))
+        await asyncio.gather(every(1.0, junos), every(0.5, readings), every(2.0, snapshots),
+                             every(1.0, heartbeats), every(2.0, director_calls), schedule())
     finally:
-        with contextlib.suppress(Exception):
-            await routers.close()
-            await nc.close()
-            await director.close()
+        for c in (routers, sensors, camera):
+            with contextlib.suppress(Exception):
+                await c.close()
+        for nc in (*agents, director, hm):
+            with contextlib.suppress(Exception):
+                await nc.close()

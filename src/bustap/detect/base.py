@@ -179,23 +179,42 @@ class Window:
         return [s for _, s in self.events]
 
 
-def burst(det: Detector, windows: Keyed[Window], rec: Record, t: float,
-          group: dict[str, Any], summary: Callable[[int], str], *, count: int,
-          within: float, subject: str | None = None) -> Hit | None:
-    """The shared shape of the ``*_burst`` detectors: the first hit carries
-    the whole window as evidence, later ones while firing one event each."""
+class BurstDetector(Detector):
+    """``count`` events within ``within_secs`` per group (the ``*_burst``
+    detectors): the first hit carries the whole window as evidence, later
+    ones while firing one event each."""
+
+    params: ClassVar[dict[str, Any]] = {"count": 5, "within_secs": 60.0}
+    count: int
+    within_secs: float
+
+    def __init__(self, ctx: Context, **params: Any) -> None:
+        super().__init__(ctx, **params)
+        self.windows: Keyed[Window] = Keyed(ctx.max_keys)
+
+    def burst(self, rec: Record, t: float, group: dict[str, Any],
+              summary: Callable[[int], str], *, subject: str | None = None) -> Hit | None:
+        return window_hit(self, self.windows, self.count, self.within_secs, rec, t, group,
+                          summary, subject)
+
+
+def window_hit(det: Detector, windows: Keyed[Window], count: int, within: float, rec: Record,
+               t: float, group: dict[str, Any], summary: Callable[[int], str],
+               subject: str | None) -> Hit | None:
+    """Add ``rec`` to its group's window; the hit, if the window is full or
+    its alert already fires."""
     key = group_key(group)
     win = windows.touch(key, lambda: Window(count, within))
     seq = rec.get("seq")
     full = win.add(t, seq if isinstance(seq, int) else -1)
     if det.ctx.firing(det.rule_id, key):
         return det.hit(rec, t, group, summary(count), subject=subject)
-    if full:
-        hit = det.hit(rec, t, group, summary(len(win.events)), subject=subject,
-                      seqs=win.seqs(), count=len(win.events))
-        hit.since = win.events[0][0]
-        return hit
-    return None
+    if not full:
+        return None
+    hit = det.hit(rec, t, group, summary(len(win.events)), subject=subject, seqs=win.seqs(),
+                  count=len(win.events))
+    hit.since = win.events[0][0]
+    return hit
 
 
 def group_key(group: dict[str, Any]) -> str:

@@ -96,7 +96,7 @@ class Engine:
         self.active: dict[tuple[str, str], Active] = {}
         self.now = 0.0
         self.errors: Counter[str] = Counter()
-        self.fired = 0
+        self.fired: Counter[str] = Counter()  # alerts raised, per rule
         self.notifications = 0
         self._dirty = False
         self._saved_at = 0.0
@@ -186,7 +186,7 @@ class Engine:
                        f.severity or det.level, f.summary, f.source,
                        f.t if f.since is None else f.since, f.t, f.count, f.seqs[:limit])
             self.active[akey] = a
-            self.fired += 1
+            self.fired[det.rule_id] += 1
             self._dirty = True
             out.append(self._notify(a, f.t))
             return
@@ -215,6 +215,11 @@ class Engine:
                 "group": a.group, "evidence": list(a.evidence), "count": a.count,
                 "first_seen": iso(a.first_seen), "last_seen": iso(a.last_seen),
                 "state": state, "alert_id": a.alert_id}
+
+    def firing_now(self) -> list[Record]:
+        """The firing alerts as they stand (counts since the last notification
+        included), as alert records."""
+        return [self._record(a, "firing") for a in self.active.values()]
 
     def _firing(self, rule: str, key: str) -> bool:
         return (rule, key) in self.active
@@ -256,7 +261,8 @@ class Engine:
         evicted = {d.rule_id: n for d in self.detectors
                    if (n := sum(k.evicted for k in d.keyed()))}
         return {"detectors": len(self.detectors), "firing": len(self.active),
-                "fired": self.fired, "notifications": self.notifications,
+                "fired": sum(self.fired.values()), "fired_by_rule": dict(self.fired),
+                "notifications": self.notifications,
                 "errors": dict(self.errors), "state_evicted": evicted}
 
     # --- state across restarts --------------------------------------------------------

@@ -177,12 +177,17 @@ class WebhookOutput(QueuedOutput):
         super().__init__(url.redacted)
         self.url = url
         self._client: Any = None
+        self._httpx: Any = None
+
+    async def start(self) -> None:
+        import httpx  # at start, not with the first alert: it takes a while to import
+
+        self._httpx = httpx
+        await super().start()
 
     async def deliver(self, rec: Record) -> None:
-        import httpx
-
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=5.0)
+            self._client = self._httpx.AsyncClient(timeout=5.0)
         resp = await self._client.post(self.url.raw, content=orjson.dumps(rec),
                                        headers={"content-type": "application/json"})
         if resp.status_code >= 300:
@@ -282,9 +287,9 @@ class Outputs:
         for out in self.outputs:
             await out.start()
 
-    async def aclose(self) -> None:
-        for out in self.outputs:
-            await out.aclose()
+    async def aclose(self, timeout: float = 5.0) -> None:
+        """Deliver what is queued, all outputs at once, for up to ``timeout``."""
+        await asyncio.gather(*(out.aclose(timeout) for out in self.outputs))
 
     def stats(self) -> dict[str, dict[str, int]]:
         return {o.name: dict(o.counters) for o in self.outputs}

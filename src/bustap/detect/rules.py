@@ -18,7 +18,7 @@ from typing import Any
 from .. import where
 from ..errors import ConfigError
 from ..record import Record
-from .base import Clear, Context, Detector, Finding, Hit, Keyed, Window, group_key
+from .base import Clear, Context, Detector, Finding, Hit, Keyed, Window, group_key, window_hit
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}\Z")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -163,20 +163,13 @@ class RuleDetector(Detector):
             group[name] = value
         key = group_key(group)
         subject = render(spec.subject, rec) if spec.subject else (
-            key if group else str(rec.get("device") or rec.get("topic") or spec.id))
+            ",".join(str(v) for v in group.values()) if group
+            else str(rec.get("device") or rec.get("topic") or spec.id))
         summary = render(spec.summary, rec)
-        seq = rec.get("seq")
         if spec.count:
-            win = self.windows.touch(key, lambda: Window(spec.count, spec.within_secs))
-            full = win.add(t, seq if isinstance(seq, int) else -1)
-            if self.ctx.firing(spec.id, key):
-                return [self.hit(rec, t, group, summary, subject=subject)]
-            if full:
-                hit = self.hit(rec, t, group, summary, subject=subject, seqs=win.seqs(),
-                               count=len(win.events))
-                hit.since = win.events[0][0]
-                return [hit]
-            return []
+            hit = window_hit(self, self.windows, spec.count, spec.within_secs, rec, t, group,
+                             lambda n: summary, subject)
+            return [hit] if hit is not None else []
         if spec.absent_secs:
             self.last.put(key, (t, group, subject, summary))
             return [Clear(key, t)] if self.ctx.firing(spec.id, key) else []

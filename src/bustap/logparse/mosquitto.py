@@ -26,6 +26,8 @@ from typing import Any
 
 from ..record import Record
 from . import LogParser, register_parser
+from ._wording import Wording
+from .mosquitto_wording import RULES
 from .syslog import looks_like_syslog, parse_syslog
 
 KIND = "broker_event"
@@ -44,7 +46,9 @@ _CONNACK = re.compile(r"(.*) \((\d+), (\d+)\)\Z", re.S)
 _QOS_TAIL = re.compile(r"(.*) \(QoS (\d+)\)\Z", re.S)
 _OPENING = re.compile(r"Opening (\w+) listen socket on (port|path) (.*?)\.?\Z")
 
-PROTOCOL_VERSIONS = {1: "3.1", 2: "3.1.1", 3: "3.1.1", 4: "3.1.1", 5: "5.0"}
+# "p%d": mosquitto's internal enum up to 2.0 (1 = 3.1, 2 = 3.1.1, 5 = 5.0), the
+# real protocol level from 2.1 (3 = 3.1, 4 = 3.1.1, 5 = 5.0; ChangeLog 2.1.0).
+PROTOCOL_VERSIONS = {1: "3.1", 2: "3.1.1", 3: "3.1", 4: "3.1.1", 5: "5.0"}
 CONNACK_REASONS = {
     1: "unacceptable protocol version", 2: "identifier rejected", 3: "server unavailable",
     4: "bad user name or password", 5: "not authorised", 128: "unspecified error",
@@ -67,9 +71,29 @@ _DISCONNECTS = (
     (" disconnected due to oversize packet.", "oversize_packet"),
     (" disconnected due to out of memory.", "out_of_memory"),
     (" already connected, closing old connection.", "takeover"),
+    (" been disconnected by administrative action.", "administrative_action"),  # dynsec
 )
+# 2.1: "Client <id> [<ip>:<port>] disconnected: <why>." -> the 2.0 reason names.
+_REASONS_21 = {
+    "exceeded timeout": "timeout", "not authorised": "not_authorised",
+    "malformed packet": "malformed_packet", "protocol error": "protocol_error",
+    "oversize packet": "oversize_packet", "out of memory": "out_of_memory",
+    "connection closed by client": "closed",
+}
 _JOIN = ("address", "port", "listener_port", "username")
 _DROPPED = "Outgoing messages are being dropped for client "
+
+
+WORDING = Wording(RULES)
+
+
+def _dynsec(msg: str, rec: Record) -> None:
+    """``dynsec: admin/admin | createClient | username=bob | password=*****``:
+    the command's arguments, never a password (the plugin masks it anyway)."""
+    for part in msg.split(" | ")[2:]:
+        key, sep, value = part.partition("=")
+        if sep and key.isidentifier() and "password" not in key:
+            rec.setdefault(key, value)
 
 
 def _slug(text: str) -> str:
@@ -93,6 +117,7 @@ class MosquittoParser(LogParser):
         self._refused: dict[str, Any] | None = None
         self._v1 = False
         self._sec = ""
+        self._bridges: set[str] = set()  # this broker's own bridge connections
         self._sec_iso = ""
 
     @staticmethod
@@ -214,6 +239,9 @@ class MosquittoParser(LogParser):
         return datetime.fromtimestamp(int(head), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def _dispatch(self, msg: str) -> Record | None:
+        return self._known(msg) or self._worded(msg) or self._subscribe_line(msg)
+
+    def _known(self, msg: str) -> Record | None:
         c = msg[:1]
         if c == "R":
             if msg.startswith("Received PUBLISH from "):
@@ -269,28 +297,28 @@ class MosquittoParser(LogParser):
             if msg.startswith("Opening "):
                 return self._opening(msg)
             if msg.startswith("OpenSSL Error"):
-                _, _, text = msg.partition(": ")
-                rec = self._ev("tls_error", error=text)
+                rec = self._worded(msg) or self._ev("tls_error",
+                                                    error=msg.partition(": ")[2])
                 # Logged during the handshake of the newest accepted socket.
                 if self._pending:
                     rec.update(next(reversed(self._pending.values())))
                 return rec
             if msg.startswith(_DROPPED):
-                cid = msg[len(_DROPPED):].rstrip(".")
+                cid = msg[len(_DROPPED):].removesuffix(".")
                 return self._join(self._ev("messages_dropped", client_id=cid), cid)
         elif c == "W":
             if msg.startswith("Will message specified"):
                 return self._will(msg)
             if msg.startswith("Warning: "):
-                return self._ev("warning", message=msg[9:])
+                return self._worded(msg) or self._ev("warning", message=msg[9:])
         elif c == "E":
             if msg.startswith("Error: "):
-                return self._ev("error", message=msg[7:])
+                return self._worded(msg) or self._ev("error", message=msg[7:])
             if msg.startswith("Expiring client ") and msg.endswith(" due to timeout."):
                 cid = msg[16:-16]
                 return self._join(self._ev("session_expired", client_id=cid), cid)
         elif c == "P":
-            if msg.startswith("Protocol error from "):
+            if msg.startswith("Protocol error from ") and msg[20:].count(":") == 1:
                 who, _, why = msg[20:].partition(": ")
                 rec = self._ev("protocol_error", client_id=who,
                                error=why.removesuffix(", closing connection."))
@@ -310,9 +338,30 @@ class MosquittoParser(LogParser):
                 return self._ev("config_loaded", config=None)
         elif c == "\t":
             return self._tab(msg[1:])
-        return self._subscribe_line(msg)
+        return None
 
     # --- helpers -------------------------------------------------------------
+
+    def _worded(self, msg: str) -> Record | None:
+        fields = WORDING.match(msg)
+        if fields is None:
+            return None
+        rec: Record = {"kind": KIND, "broker": BROKER}
+        rec.update(fields)
+        if fields["event"] == "dynsec_command":
+            _dynsec(msg, rec)
+        for flag in ("retain", "dup"):  # "(d0, q1, r0, ...)": booleans, as in publish_in
+            if flag in rec:
+                rec[flag] = rec[flag] == 1
+        cid = rec.get("client_id")
+        if isinstance(cid, str):
+            if fields["event"].startswith("bridge_") and len(self._bridges) < self.max_clients:
+                self._bridges.add(cid)
+            conn = self._clients.get(cid)
+            if conn is not None:
+                for k, v in conn.items():
+                    rec.setdefault(k, v)
+        return rec
 
     @staticmethod
     def _ev(event: str, **fields: object) -> Record:
@@ -511,21 +560,42 @@ class MosquittoParser(LogParser):
                 return self._disconnect(rest[:-len(suffix)], reason)
         i = rest.find(" disconnected: ")
         if i > 0:
-            rec = self._disconnect(rest[:i], _slug(rest[i + 15:].rstrip(".")))
-            rec["error"] = rest[i + 15:].rstrip(".")
+            why = rest[i + 15:].rstrip(".")
+            error = None
+            if why.startswith("bad socket read/write"):
+                reason, error = "socket_error", why.partition(": ")[2] or None
+            else:
+                reason = _REASONS_21.get(why) or _slug(why)
+                error = why
+            rec = self._disconnect(rest[:i], reason)
+            if error:
+                rec["error"] = error
             return rec
         return None
 
     def _disconnect(self, cid: str, reason: str) -> Record:
         rec: Record = {"kind": KIND, "broker": BROKER, "event": "client_disconnected",
                        "reason": reason}
+        address = ""
+        port = None
+        if cid.endswith("]"):  # 2.1: "<id> [<ip>:<port>]"
+            j = cid.rfind(" [")
+            if j >= 0:
+                address, port = self._split_address(cid[j + 2:-1])
+                cid = cid[:j]
         if cid == "<unknown>":
             refused = self._refused
             self._refused = None
+            if refused is not None and address and refused.get("address") != address:
+                refused = None  # 2.1 names the address: that refusal was another's
             if refused is not None:
                 rec.update(refused)
             else:
-                conn = self._take_pending("")
+                conn = self._take_pending(address, port)
+                if conn is None and address:
+                    conn = {"address": address}
+                    if port is not None:
+                        conn["port"] = port
                 if conn is not None:
                     rec.update(conn)
                 if reason == "not_authorised":
@@ -533,9 +603,15 @@ class MosquittoParser(LogParser):
                     rec["event"] = "auth_failed"
             return rec
         rec["client_id"] = cid
+        if cid in self._bridges:
+            rec["event"] = "bridge_disconnected"
         conn = self._clients.pop(cid, None)
         if conn is not None:
             rec.update(conn)
+        elif address:
+            rec["address"] = address
+            if port is not None:
+                rec["port"] = port
         if reason == "takeover":
             newest = next(reversed(self._pending.values()), None) if self._pending else None
             if newest is not None:
@@ -573,3 +649,15 @@ class MosquittoParser(LogParser):
         else:
             rec["path"] = value
         return rec
+
+
+# Every event name this parser produces, for the consumers of its records
+# (alert detectors, queries): the hand-written ones and those of the table.
+EVENTS: tuple[str, ...] = tuple(dict.fromkeys((
+    "unparsed", "broker_started", "broker_running", "broker_stopping", "config_loaded",
+    "config_reloaded", "listener_opened", "warning", "error", "connection_opened",
+    "connection_failed", "connection_denied", "max_connections", "client_connected",
+    "client_disconnected", "bridge_disconnected", "auth_failed", "connect_refused",
+    "acl_denied", "tls_error", "publish_in", "publish_out", "packet_in", "packet_out",
+    "subscribe", "unsubscribe", "will", "session_expired", "protocol_error",
+    "messages_dropped", "persistence_saved", "bridge_refused", *WORDING.events)))

@@ -22,6 +22,8 @@ import orjson
 
 from ..record import Record
 from . import LogParser, register_parser
+from ._wording import Wording, friendly_bytes
+from .nats_wording import RAFT_RULES, RULES
 from .syslog import looks_like_syslog, parse_syslog
 
 KIND = "broker_event"
@@ -31,6 +33,12 @@ LEVELS = {"INF": "info", "DBG": "debug", "TRC": "debug", "WRN": "warning", "ERR"
           "FTL": "crit"}
 _CONN_KINDS = {"cid": "client", "rid": "route", "lid": "leafnode", "gid": "gateway",
                "wid": "websocket", "mid": "mqtt"}
+# What container tools put before a line: "nats-1  | " (docker compose),
+# "nats-0 nats " (stern), "[pod/nats-0/nats] " (kubectl logs --prefix).
+_CONTAINER = re.compile(
+    r"(\[[^\]\s]{1,200}\] +|(?:[^\s\[|]\S{0,100} +){1,3}?(?:\| +)?)"
+    r"(?=\[\d+\] |\d{4}/\d\d/\d\d |\[(?:INF|WRN|ERR|DBG|TRC|FTL)\] )")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _LISTENING = re.compile(r"Listening for (\w+) (?:clients|connections) on (\S+)")
 _QUOTED = re.compile(r'([A-Za-z][A-Za-z ]*?):? "((?:[^"\\]|\\.)*)"')
 _SID = re.compile(r"SID (\S+)")
@@ -54,6 +62,7 @@ class NatsParser(LogParser):
         self.max_clients = max_clients
         self._conns: dict[str, dict[str, Any]] = {}
         self.version: str | None = None
+        self._listing = ""
 
     @staticmethod
     def sniff(line: str) -> bool:
@@ -63,14 +72,38 @@ class NatsParser(LogParser):
             return True
         if line.startswith("[") and line[1:4] in LEVELS and line[4:6] == "] ":
             return True
-        return "nats-server" in line[:80] and looks_like_syslog(line)
+        if "nats-server" in line[:80] and (looks_like_syslog(line) or line[:1].isdigit()):
+            return True
+        # Behind a container prefix ("nats-1  | [1] 2025/... [INF] ...") or colours.
+        head = _ANSI.sub("", line[:200]) if "\x1b[" in line[:200] else line[:160]
+        return any(f"] [{label}] " in head or f" [{label}] " in head[:60] for label in LEVELS)
 
     def _line(self, line: str, out: list[Record]) -> None:
+        s = line
+        extra: dict[str, object] | None = None
+        if "\x1b[" in s:  # a terminal's colours (docker/kubectl logs of a tty)
+            s = _ANSI.sub("", s)
+        c = s[:1]
+        if c == "[":
+            if not s[1:2].isdigit() and s[1:4] not in LEVELS:
+                m = _CONTAINER.match(s)  # kubectl logs --prefix: "[pod/nats-0/nats] "
+                if m is not None:
+                    extra = {"container": m.group(1).strip(" []|")}
+                    s = s[m.end(1):]
+        elif not (c.isdigit() and s[4:5] == "/"):
+            if looks_like_syslog(s) or (c.isdigit() and s[4:5] == "-"):
+                sm = parse_syslog(s)
+                if sm is not None:
+                    extra = sm.fields()
+                    s = sm.msg
+            else:
+                m = _CONTAINER.match(s)
+                if m is not None:
+                    extra = {"container": m.group(1).rstrip(" |")}
+                    s = s[m.end(1):]
         pos = 0
         severity = None
         log_time = None
-        extra: dict[str, object] | None = None
-        s = line
         if s.startswith("["):
             j = s.find("] ", 1, 12)
             if j > 0 and s[1:j].isdigit():
@@ -86,25 +119,20 @@ class NatsParser(LogParser):
             if severity is not None:
                 pos += 6
         msg = s[pos:]
-        if severity is None and looks_like_syslog(s):
-            sm = parse_syslog(s)
-            if sm is not None:
-                extra = sm.fields()
-                msg = sm.msg
         rec = self._message(msg)
         if rec is None:
             self.unparsed += 1
             rec = {"kind": KIND, "broker": BROKER, "event": "unparsed"}
             if msg is not line and msg:
                 rec["message"] = msg
+        if extra:
+            rec.update(extra)
         if severity is not None:
             rec["severity"] = severity
             if s[pos - 5:pos - 2] == "TRC":
                 rec["trace"] = True
         if log_time is not None:
             rec["log_time"] = log_time
-        if extra:
-            rec.update(extra)
         rec["line"] = line
         out.append(rec)
 
@@ -167,11 +195,13 @@ class NatsParser(LogParser):
                 conn["account"] = account
                 if user:
                     conn["username"] = user.removeprefix("user:")
+            elif token:
+                conn["remote_name"] = token  # 2.10+: routes and leafnodes name the peer
         rec = self._text(rest, conn)
         if rec is None:
             return None
         rec.update(conn)
-        if rec["event"] == "client_disconnected":
+        if rec["event"] in _CLOSED_EVENTS:
             conns.pop(key, None)
         return rec
 
@@ -179,15 +209,27 @@ class NatsParser(LogParser):
         c = text[:1]
         if c == "<" or c == "-":
             return self._trace(text, conn)
-        if text == "Client connection created" or text.endswith(" connection created"):
-            return {"kind": KIND, "broker": BROKER, "event": "connection_opened"}
-        i = text.find("connection closed: ")
-        if i >= 0:
+        if text.endswith(" connection created"):
+            kind = conn.get("conn_kind", "client") if conn is not None else "client"
+            return {"kind": KIND, "broker": BROKER, "event": _OPENED.get(kind, "connection_opened")}
+        i = text.find("connection closed")
+        if i >= 0 and (text.endswith("connection closed") or text[i + 17:i + 19] == ": "):
             why = text[i + 19:]
-            return {"kind": KIND, "broker": BROKER, "event": "client_disconnected",
-                    "reason": _slug(why), "reason_text": why}
+            kind = conn.get("conn_kind", "client") if conn is not None else "client"
+            rec: Record = {"kind": KIND, "broker": BROKER,
+                           "event": _CLOSED.get(kind, "client_disconnected")}
+            if why:
+                # 2.10+: "Client Closed - Account: $G" (tags after " - ")
+                why, _, tags = why.partition(" - ")
+                rec["reason"] = _slug(why)
+                rec["reason_text"] = why
+                if tags:
+                    rec["tags"] = tags
+            else:
+                rec["reason"] = "unknown"  # 1.x names no reason
+            return rec
         if text.startswith(("authentication error", "authorization error")):
-            rec: Record = {"kind": KIND, "broker": BROKER, "event": "auth_failed"}
+            rec = {"kind": KIND, "broker": BROKER, "event": "auth_failed"}
             _, _, detail = text.partition(" - ")
             if detail:
                 what, _, value = detail.partition(' "')
@@ -202,16 +244,11 @@ class NatsParser(LogParser):
             return rec
         if text.startswith(("Publish Violation", "Subscription Violation")):
             return self._violation(text, conn)
-        if text.startswith("TLS handshake error: "):
-            return {"kind": KIND, "broker": BROKER, "event": "tls_error", "error": text[21:]}
         if text.startswith("Starting TLS"):
             return {"kind": KIND, "broker": BROKER, "event": "tls_handshake"}
-        if text.startswith("Slow Consumer Detected"):
-            return {"kind": KIND, "broker": BROKER, "event": "slow_consumer",
-                    "detail": text.partition(": ")[2] or None}
         if conn is None:
             return self._global(text)
-        return None
+        return self._worded(text)
 
     def _violation(self, text: str, conn: dict[str, Any] | None) -> Record:
         rec: Record = {"kind": KIND, "broker": BROKER, "event": "acl_denied",
@@ -248,6 +285,8 @@ class NatsParser(LogParser):
                 parts = args.split(" ")
                 rec: Record = {"kind": KIND, "broker": BROKER, "event": "publish_in",
                                "topic": parts[0]}
+                if parts[0].startswith("$JS.API."):
+                    _js_api(parts[0], rec)
                 if len(parts) >= 3 and parts[1]:
                     rec["reply"] = parts[1]
                 if parts[-1].isdigit():
@@ -317,7 +356,8 @@ class NatsParser(LogParser):
     def _global(self, text: str) -> Record | None:
         c = text[:1]
         if c == " ":
-            key, sep, value = text.strip().partition(":")
+            stripped = text.strip()
+            key, sep, value = stripped.partition(":")
             field = _INFO_KEYS.get(key)
             if sep and field:
                 value = value.strip()
@@ -326,7 +366,21 @@ class NatsParser(LogParser):
                 if field == "version":
                     self.version = value
                 return {"kind": KIND, "broker": BROKER, "event": "broker_info", field: value}
-            return None
+            js = _JS_KEYS.get(key.rstrip())  # "  System  : ..." (operator banner)
+            if sep and js:
+                return _js_setting(js[0], js[1], value.strip())
+            if not stripped or _BANNER.fullmatch(stripped):
+                return {"kind": KIND, "broker": BROKER, "event": "banner"}
+            if stripped in ("Exports:", "Imports:"):
+                self._listing = stripped[:-2].lower()
+                return {"kind": KIND, "broker": BROKER, "event": "account_" + self._listing + "s"}
+            if self._listing and " " not in stripped:
+                # One subject per line after "  Exports:" (account set-up, debug).
+                return {"kind": KIND, "broker": BROKER, "event": "account_" + self._listing,
+                        "subject": stripped}
+            return self._worded(stripped)
+        if c == "R" and text.startswith("RAFT ["):
+            return self._raft(text)
         if text.startswith("Starting nats-server"):
             rec: Record = {"kind": KIND, "broker": BROKER, "event": "broker_started"}
             self._conns.clear()
@@ -339,7 +393,8 @@ class NatsParser(LogParser):
                 return None
             host, port = _host_port(m.group(2))
             return {"kind": KIND, "broker": BROKER, "event": "listener_opened",
-                    "listener": m.group(1), "address": host, "listener_port": port}
+                    "listener": m.group(1).lower().removesuffix("s"), "address": host,
+                    "listener_port": port}
         if text.startswith(("Starting http monitor on ", "Starting https monitor on ")):
             host, port = _host_port(text.rsplit(" ", 1)[-1])
             return {"kind": KIND, "broker": BROKER, "event": "listener_opened",
@@ -360,12 +415,104 @@ class NatsParser(LogParser):
         if text.startswith("Websocket not configured with TLS"):
             return {"kind": KIND, "broker": BROKER, "event": "insecure_websocket",
                     "message": text}
-        if text.startswith("Slow Consumer Detected"):
-            return {"kind": KIND, "broker": BROKER, "event": "slow_consumer",
-                    "detail": text.partition(": ")[2] or None}
         if text.startswith(("Reloaded server configuration", "Reloading server configuration")):
             return {"kind": KIND, "broker": BROKER, "event": "config_reloaded"}
-        return None
+        if text.startswith("Git commit ["):  # 1.x and 2.0-2.1
+            return {"kind": KIND, "broker": BROKER, "event": "broker_info",
+                    "git": text[12:].rstrip("]")}
+        if text.startswith("Server id is "):
+            return {"kind": KIND, "broker": BROKER, "event": "broker_info",
+                    "server_id": text[13:]}
+        if not text or _BANNER.fullmatch(text):
+            return {"kind": KIND, "broker": BROKER, "event": "banner"}
+        return self._worded(text)
+
+    def _worded(self, text: str) -> Record | None:
+        fields = WORDING.match(text)
+        if fields is None:
+            return None
+        rec: Record = {"kind": KIND, "broker": BROKER}
+        rec.update(fields)
+        return rec
+
+    def _raft(self, text: str) -> Record:
+        """``RAFT [<node> - <group>] <text>`` (raft.go, 2.2+)."""
+        end = text.find("] ", 6)
+        node, _, group = text[6:end].partition(" - ") if end > 0 else ("", "", "")
+        rest = text[end + 2:] if end > 0 else text[5:]
+        rec: Record = {"kind": KIND, "broker": BROKER}
+        fields = RAFT_WORDING.match(rest)
+        if fields is None:
+            fields = {"event": "raft", "message": rest}
+        rec.update(fields)
+        rec["raft_node"] = node
+        rec["raft_group"] = group
+        return rec
+
+
+def _js_api(subject: str, rec: Record) -> None:
+    """``$JS.API.STREAM.CREATE.ORDERS`` -> jetstream_api ``STREAM.CREATE``, stream
+    ``ORDERS``: which JetStream request a traced publish is (created/deleted...)."""
+    tokens = subject.split(".")
+    if len(tokens) < 4:
+        return
+    if tokens[3] == "DURABLE" and len(tokens) > 4:  # $JS.API.CONSUMER.DURABLE.CREATE.S.C
+        tokens = [*tokens[:3], tokens[4], *tokens[5:]]
+        rec["durable"] = True
+    rec["jetstream_api"] = ".".join(tokens[2:4])
+    if tokens[2] in ("STREAM", "CONSUMER") and len(tokens) > 4:
+        rec["stream"] = tokens[4]
+        if tokens[2] == "CONSUMER" and len(tokens) > 5:
+            rec["consumer"] = tokens[5]
+
+
+def _js_setting(event: str, field: str, value: str) -> Record:
+    rec: Record = {"kind": KIND, "broker": BROKER, "event": event}
+    if event == "jetstream_limits":
+        rec[field] = value
+        size = friendly_bytes(value)
+        if size is not None:
+            rec[f"{field}_bytes"] = size
+    elif field == "api_level":
+        rec[field] = int(value) if value.isdigit() else value
+    elif field in ("store_dir", "operator", "system_account"):
+        rec[field] = value[1:-1] if value[:1] == '"' and value[-1:] == '"' else value
+    elif event == "jetstream_config":
+        rec["setting"] = field
+        rec["value"] = value
+    else:
+        rec[field] = value
+    return rec
+
+
+# "  Max Memory:      1.00 GB" and the rest of the JetStream banner (jetstream.go).
+_JS_KEYS = {
+    "Max Memory": ("jetstream_limits", "max_memory"),
+    "Max Storage": ("jetstream_limits", "max_storage"),
+    "Store Directory": ("jetstream_store_dir", "store_dir"),
+    "API Level": ("jetstream_api_level", "api_level"),
+    "Strict": ("jetstream_config", "strict"),
+    "Domain": ("jetstream_config", "domain"),
+    "Encryption": ("jetstream_config", "encryption"),
+    "TPM File": ("jetstream_config", "tpm_file"),
+    "Sync Interval": ("jetstream_config", "sync_interval"),
+    "Cluster": ("broker_info", "cluster"),
+    "Node": ("broker_info", "node"),
+    "Operator": ("operator", "operator"),
+    "System": ("operator", "system_account"),
+    "Issued": ("operator", "issued"),
+    "Expires": ("operator", "expires"),
+}
+# The JetStream ASCII art, its rulers and its link.
+_BANNER = re.compile(
+    r"[\s_|/\\()-]*|-+ ?(?:JETSTREAM)? ?-+|https://\S+/jetstream|Trusted Operators")
+
+WORDING = Wording(RULES)
+RAFT_WORDING = Wording(RAFT_RULES)
+_OPENED = {"route": "route_connected", "gateway": "gateway_connected",
+           "leafnode": "leafnode_connected"}
+_CLOSED = {"route": "route_closed", "gateway": "gateway_closed", "leafnode": "leafnode_closed"}
+_CLOSED_EVENTS = frozenset(("client_disconnected", *_CLOSED.values()))
 
 
 _SIMPLE = {
@@ -380,3 +527,17 @@ _SIMPLE = {
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "unknown"
+
+
+# Every event name this parser produces, for the consumers of its records
+# (alert detectors, queries): the hand-written ones and those of the tables.
+EVENTS: tuple[str, ...] = tuple(dict.fromkeys((
+    "unparsed", "broker_started", "broker_info", "broker_ready", "broker_stopping",
+    "broker_stopped", "listener_opened", "listener_closed", "config_loaded", "config_reloaded",
+    "signal", "plaintext_passwords", "insecure_websocket", "tls_required", "system_account",
+    "banner", "operator", "jetstream_limits", "jetstream_store_dir", "jetstream_api_level",
+    "jetstream_config", "account_exports", "account_export", "account_imports",
+    "account_import", "connection_opened", "client_connected", "client_disconnected",
+    *_OPENED.values(), *_CLOSED.values(), "auth_failed", "acl_denied", "tls_handshake",
+    "publish_in", "publish_out", "subscribe", "unsubscribe", "payload", "packet", "packet_in",
+    "packet_out", "error_sent", "raft", *WORDING.events, *RAFT_WORDING.events)))

@@ -82,6 +82,12 @@ class ProtocolError(Exception):
     """The peer sent bytes that are not MQTT."""
 
 
+class NoConnack(ConnectError):
+    """The broker closed the connection after our CONNECT, or kept silent,
+    instead of answering it: what brokers that know only MQTT 3.1.1 do with an
+    MQTT 5 CONNECT (RabbitMQ's MQTT plugin before 3.13 closes, amqtt waits)."""
+
+
 # --- encoding --------------------------------------------------------------
 
 def encode_varint(n: int) -> bytes:
@@ -431,7 +437,11 @@ class MqttClient:
                                                                   opts.connect_timeout)
         except TimeoutError as exc:
             self._abort()
-            raise ConnectError(name, "no CONNACK from broker (is this an MQTT port?)") from exc
+            raise NoConnack(name, "no CONNACK from broker (is this an MQTT port?)") from exc
+        except ConnectError as exc:
+            if exc.fatal:
+                raise
+            raise NoConnack(name, exc.reason) from exc
         if code:
             self._abort()
             if opts.version == 5:
@@ -576,6 +586,46 @@ class MqttClient:
             proto.transport.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(proto.closed), 1.0)
+
+
+# The protocol version that worked with a broker (host, port) in "auto" mode,
+# so that reconnects do not knock on the MQTT 5 door again (bounded: a few
+# brokers per process).
+_LEARNED: dict[tuple[str, int], int] = {}
+_V5_REFUSED = (0x84, 1)  # CONNACK "unsupported protocol version" in MQTT 5 and 3.1.1
+
+
+async def connect_client(opts: ConnectOptions, *, auto: bool = False) -> MqttClient:
+    """Connect with ``opts.version``. With ``auto``, a broker that turns MQTT 5
+    down (a CONNACK "unsupported protocol version", or closing the connection
+    instead of answering) is asked again in 3.1.1, and the version that worked
+    is remembered for the next connections to that broker. ``opts.version`` is
+    left at the version used."""
+    key = (opts.host, opts.port)
+    if auto:
+        opts.version = _LEARNED.get(key, opts.version)
+    client = MqttClient(opts)
+    try:
+        await client.connect()
+    except ConnectError as exc:
+        refused = isinstance(exc, NoConnack) or exc.value in _V5_REFUSED
+        if not (auto and opts.version == 5 and refused):
+            raise
+        first = exc
+        opts.version = 4
+        client = MqttClient(opts)
+        try:
+            await client.connect()
+        except NoConnack as again:
+            # Not a matter of version: the broker closes on 3.1.1 too.
+            opts.version = 5
+            raise ConnectError(again.broker, f"{first.reason} (also with MQTT 3.1.1)"
+                               ) from again
+    if auto:
+        if len(_LEARNED) > 1000:
+            _LEARNED.clear()
+        _LEARNED[key] = opts.version
+    return client
 
 
 def random_client_id(prefix: str = "bustap") -> str:

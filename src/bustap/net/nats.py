@@ -61,10 +61,15 @@ async def connect(url: Url, kwargs: dict[str, Any], *,
     from nats import errors as nerr
 
     first_error: list[BaseException] = []
+    connected = False
 
     async def _error(exc: Exception) -> None:
         if not first_error:
             first_error.append(exc)
+        if not connected:
+            # nats-py retries a refused first connection forever (it reads
+            # max_reconnect_attempts=0 as "no limit"): give up at the first failure
+            raise exc
         if error_cb is not None:
             await error_cb(exc)
 
@@ -73,7 +78,9 @@ async def connect(url: Url, kwargs: dict[str, Any], *,
             await closed_cb()
 
     try:
-        return await nats.connect(**kwargs, error_cb=_error, closed_cb=_closed)
+        nc = await nats.connect(**kwargs, error_cb=_error, closed_cb=_closed)
+        connected = True
+        return nc
     except Exception as exc:
         cause: BaseException = first_error[0] if first_error else exc
         text = error_text(cause)

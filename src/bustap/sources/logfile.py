@@ -89,6 +89,7 @@ class LogFileSource(Source):
             digest = hashlib.sha1(str(self.path).encode()).hexdigest()[:16]
             self.state_path = state_dir() / f"logfile-{digest}.json"
         self.bytes_read = 0  # for progress bars
+        self.parser: LogParser | None = None  # the last parser used (its line counts)
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[_Tail]:
@@ -136,6 +137,7 @@ class _Tail:
         self.parser: LogParser | None = None
         if source.format != "auto":
             self.parser = make_parser(source.format)
+            source.parser = self.parser
         self.info: dict[str, Any] = {"path": str(self.path), "format": source.format,
                                      "follow": source.follow}
         self.f: BinaryIO | None = None
@@ -199,6 +201,7 @@ class _Tail:
             fmt = detect_format(text) or "mosquitto"
             self.parser = make_parser(fmt)
             self.info["format"] = fmt
+        self.source.parser = self.parser
         records: list[Any] = self.parser.feed_many(text)
         if final:
             records += self.parser.flush()

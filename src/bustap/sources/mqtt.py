@@ -11,22 +11,34 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import ConfigError, ConnectError
 from ..message import Message
 from ..net.mqtt import REASONS_V5, ConnectOptions, MqttClient, random_client_id
+from ..net.mqtt import connect_client as mqtt_connect
 from ..net.tls import client_context
 from ..topics import TopicSet, validate_mqtt_filter
+from ..urls import Url
 from . import register_source
-from .base import Batch, Source
+from .base import Batch, Source, SourceOptions
 
 SESSION_EXPIRY_SECS = 7 * 24 * 3600
 _VERSIONS = {"auto": 5, "5": 5, "mqttv5": 5, "5.0": 5, "311": 4, "3.1.1": 4, "mqttv311": 4,
              "4": 4}
 
 
-def connect_options(source: Source, *, default_client_id: str = "") -> ConnectOptions:
+class Endpoint(Protocol):
+    """What the connection settings are made from: a source, or the MQTT sink."""
+
+    url: Url
+    options: SourceOptions
+
+    @property
+    def name(self) -> str: ...
+
+
+def connect_options(source: Endpoint, *, default_client_id: str = "") -> ConnectOptions:
     """Connection settings from a URL and options: shared by the MQTT sink."""
     url, o = source.url, source.options
     tls = url.scheme == "mqtts" or bool(o.tls_ca or o.tls_cert or o.insecure)
@@ -54,21 +66,12 @@ def connect_options(source: Source, *, default_client_id: str = "") -> ConnectOp
     )
 
 
-async def connect_client(source: Source) -> MqttClient:
+async def connect_client(source: Endpoint) -> MqttClient:
     """Connect, falling back from MQTT 5 to 3.1.1 when the version is ``auto``
-    and the broker does not speak 5."""
+    and the broker does not speak 5 (see :func:`bustap.net.mqtt.connect_client`)."""
     opts = connect_options(source)
-    auto = (source.url.param("version") or source.options.protocol_version) == "auto"
-    client = MqttClient(opts)
-    try:
-        await client.connect()
-    except ConnectError as exc:
-        if not (auto and exc.value in (0x84, 1)):
-            raise
-        opts.version = 4
-        client = MqttClient(opts)
-        await client.connect()
-    return client
+    auto = (source.url.param("version") or source.options.protocol_version).lower() == "auto"
+    return await mqtt_connect(opts, auto=auto)
 
 
 @register_source("mqtt", "mqtts")

@@ -141,7 +141,8 @@ class _Poller:
                                 "event": "broker_info", "version": varz.get("version"),
                                 "server_id": varz.get("server_id"),
                                 "server_name": varz.get("server_name"),
-                                "start": varz.get("start")})
+                                "start": varz.get("start"),
+                                "auth_required": varz.get("auth_required")})
             records.append(self.stats(varz, subsz))
             records += self.changes(opened.get("connections") or [],
                                     closed.get("connections") or [])

@@ -5,8 +5,11 @@ anything but fail authentication."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from ...record import Record
-from ..base import Keyed
+from ..base import Context, Detector, Finding, Keyed
+from ._tls import TlsSeen
 
 EVENTS = frozenset({"client_connected", "auth_failed", "client_disconnected", "subscribe",
                     "unsubscribe", "publish_in", "publish_out", "packet_in", "packet_out",
@@ -32,3 +35,23 @@ class Logins:
         if held is None or ev == "auth_failed" or rec.get("reason") in _FAILED:
             return None
         return held
+
+
+class LoginDetector(Detector):
+    """A detector of accepted logins, knowing which ran over TLS."""
+
+    events = EVENTS | {"tls_handshake", "tls_required"}
+
+    def __init__(self, ctx: Context, **params: Any) -> None:
+        super().__init__(ctx, **params)
+        self.tls = TlsSeen(ctx.max_keys)
+        self.logins = Logins(ctx.max_keys)
+
+    def feed(self, rec: Record, t: float) -> list[Finding]:
+        if self.tls.note(rec):
+            return []
+        login = self.logins.feed(rec, t)
+        return [] if login is None else self.login(*login)
+
+    def login(self, rec: Record, t: float) -> list[Finding]:
+        raise NotImplementedError

@@ -7,30 +7,33 @@ from typing import Any
 
 from ...record import Record
 from .. import register_detector
-from ..base import Context, Detector, Finding, where_from, who
-from ._login import EVENTS, Logins
-from ._tls import TlsSeen
+from ..base import Context, Finding, where_from, who
+from ._login import LoginDetector
 
 
 @register_detector
-class AnonymousAccess(Detector):
+class AnonymousAccess(LoginDetector):
     id = "anonymous_access"
     title = "anonymous login accepted"
-    events = EVENTS | {"tls_handshake", "tls_required"}
+    events = LoginDetector.events | {"broker_info"}
 
     def __init__(self, ctx: Context, **params: Any) -> None:
         super().__init__(ctx, **params)
-        self.tls = TlsSeen(ctx.max_keys)
-        self.logins = Logins(ctx.max_keys)
+        # nats-servers whose /varz says auth_required: a connection /connz shows
+        # without a user there never logged in (a port probe, a failed login)
+        self.auth_required: set[str] = set()
 
     def feed(self, rec: Record, t: float) -> list[Finding]:
-        if self.tls.note(rec):
+        if rec.get("event") == "broker_info":
+            if rec.get("auth_required"):
+                self.auth_required.add(str(rec.get("source")))
             return []
-        login = self.logins.feed(rec, t)
-        if login is None:
-            return []
-        rec, t = login
+        return super().feed(rec, t)
+
+    def login(self, rec: Record, t: float) -> list[Finding]:
         if rec.get("username") or rec.get("credentials"):
+            return []
+        if str(rec.get("source")) in self.auth_required:
             return []
         if rec.get("broker") == "nats" and self.tls.secure(rec, []):
             return []  # a certificate may be the credential (verify_and_map)

@@ -3,25 +3,16 @@ MQTTSA, mqtt-pwn, Metasploit's MQTT scanner)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from ...record import Record
 from .. import register_detector
-from ..base import Context, Detector, Finding, Keyed, Window, burst
+from ..base import BurstDetector, Finding
 
 
 @register_detector
-class AuthFailureBurst(Detector):
+class AuthFailureBurst(BurstDetector):
     id = "auth_failure_burst"
     title = "failed logins in a burst (password guessing)"
     events = frozenset({"auth_failed"})
-    params = {"count": 5, "within_secs": 60.0}
-    count: int
-    within_secs: float
-
-    def __init__(self, ctx: Context, **params: Any) -> None:
-        super().__init__(ctx, **params)
-        self.windows: Keyed[Window] = Keyed(ctx.max_keys)
 
     def feed(self, rec: Record, t: float) -> list[Finding]:
         out: list[Finding] = []
@@ -34,8 +25,7 @@ class AuthFailureBurst(Detector):
             def summary(n: int, what: str = what) -> str:
                 return f"{n} failed logins {what} within {self.within_secs:g}s ({broker})"
 
-            hit = burst(self, self.windows, rec, t, {name: value}, summary,
-                        count=self.count, within=self.within_secs, subject=str(value))
+            hit = self.burst(rec, t, {name: value}, summary, subject=str(value))
             if hit is not None:
                 out.append(hit)
         return out

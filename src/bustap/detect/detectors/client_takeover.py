@@ -3,25 +3,17 @@ id, or a session hijacked by someone who knows it (CVE-2026-33215 class)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from ...record import Record
 from .. import register_detector
-from ..base import Context, Detector, Finding, Keyed, Window, burst
+from ..base import BurstDetector, Finding
 
 
 @register_detector
-class ClientTakeover(Detector):
+class ClientTakeover(BurstDetector):
     id = "client_takeover"
     title = "client id taken over by another connection"
     events = frozenset({"client_disconnected"})
     params = {"count": 1, "within_secs": 300.0}
-    count: int
-    within_secs: float
-
-    def __init__(self, ctx: Context, **params: Any) -> None:
-        super().__init__(ctx, **params)
-        self.windows: Keyed[Window] = Keyed(ctx.max_keys)
 
     def feed(self, rec: Record, t: float) -> list[Finding]:
         if rec.get("reason") != "takeover":
@@ -31,10 +23,9 @@ class ClientTakeover(Detector):
         moved = bool(new) and new != old
         frm = f"{old}:{rec.get('port')}" if old else "?"
         to = f"{new}:{rec.get('new_port')}" if new else "a new connection"
-        hit = burst(self, self.windows, rec, t, {"client_id": cid},
-                    lambda n: f"client id {cid!r} taken over by {to} (was {frm})"
-                    + (f", {n} times" if n > 1 else ""),
-                    count=self.count, within=self.within_secs, subject=cid)
+        hit = self.burst(rec, t, {"client_id": cid},
+                         lambda n: f"client id {cid!r} taken over by {to} (was {frm})"
+                         + (f", {n} times" if n > 1 else ""), subject=cid)
         if hit is not None and not moved:
             hit.severity = "notice"  # same host: a reconnect before the old socket died
         return [hit] if hit is not None else []

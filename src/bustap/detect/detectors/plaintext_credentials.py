@@ -7,33 +7,24 @@ from typing import Any
 
 from ...record import Record
 from .. import register_detector
-from ..base import Context, Detector, Finding, where_from
-from ._login import EVENTS, Logins
-from ._tls import TlsSeen
+from ..base import Context, Finding, Keyed, group_key
+from ._login import LoginDetector
 
 _NOT_PASSWORDS = frozenset({"nkey", "jwt", "sig", "auth_token"})
 
 
 @register_detector
-class PlaintextCredentials(Detector):
+class PlaintextCredentials(LoginDetector):
     id = "plaintext_credentials"
     title = "password login over plaintext"
-    events = EVENTS | {"tls_handshake", "tls_required"}
     params = {"tls_ports": [8883, 8884]}
     tls_ports: list[int]
 
     def __init__(self, ctx: Context, **params: Any) -> None:
         super().__init__(ctx, **params)
-        self.tls = TlsSeen(ctx.max_keys)
-        self.logins = Logins(ctx.max_keys)
+        self.users: Keyed[list[str]] = Keyed(ctx.max_keys)  # per listener, for the summary
 
-    def feed(self, rec: Record, t: float) -> list[Finding]:
-        if self.tls.note(rec):
-            return []
-        login = self.logins.feed(rec, t)
-        if login is None:
-            return []
-        rec, t = login
+    def login(self, rec: Record, t: float) -> list[Finding]:
         user = rec.get("username")
         if not user or self.tls.secure(rec, self.tls_ports):
             return []
@@ -41,8 +32,13 @@ class PlaintextCredentials(Detector):
         if isinstance(creds, list) and creds and "pass" not in creds \
                 and set(creds) & _NOT_PASSWORDS:
             return []
+        # one alert per listener, naming the users it has seen
+        broker = str(rec.get("broker") or "broker")
         port = rec.get("listener_port")
+        group = {"broker": broker, "listener_port": port}
+        users = self.users.touch(group_key(group), list)
+        if user not in users and len(users) < 20:
+            users.append(str(user))
         on = f" on port {port}" if port else ""
-        return [self.hit(rec, t, {"username": user, "listener_port": port},
-                         f"user {user!r} logged in with a password over plaintext{on}"
-                         f"{where_from(rec)}", subject=str(user))]
+        return [self.hit(rec, t, group, f"passwords sent over plaintext to {broker}{on} "
+                         f"(users: {', '.join(users)})", subject=f"{broker}{on}")]

@@ -1,0 +1,104 @@
+"""``nats://host[:4222]/?subject=TEMPLATE``: one NATS message per record.
+
+The subject is a template of record fields (``bustap.{kind}.{device}``,
+default ``bustap.{event_type}``), the payload the record's JSON. Core NATS
+has no acknowledgements: ``write()`` returns after a round trip to the
+server (PING/PONG), which proves the server has read every record before it
+(what it does with them depends on its subscribers). For records that must
+survive, use ``jetstream://`` (sinks/jetstream.py). ``tls://`` or a
+``tls_ca`` parameter for TLS, ``creds=FILE`` for a NATS credentials file,
+``nats://TOKEN@host`` or ``nats://user:pass@host`` for the other auths.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from ..errors import ConfigError, ConnectError, SinkError
+from ..net.nats import connect, connect_kwargs, error_text
+from ..urls import Url
+from . import register_sink
+from ._bus import TLS_PARAMS, check_params, describe, flag_param, messages
+from ._template import Template
+from .base import RecordBatch, Sink
+
+DEFAULT_SUBJECT = "bustap.{event_type}"
+TIMEOUT_SECS = 10.0
+
+
+@register_sink("nats", "tls")
+class NatsSink(Sink):
+    PARAMS: frozenset[str] = frozenset({"subject", "creds", "nkey", "timeout_secs"}
+                                       | TLS_PARAMS)
+
+    def __init__(self, url: Url) -> None:
+        super().__init__(url)
+        check_params(url, set(self.PARAMS))
+        self.subject = Template(url.param("subject") or DEFAULT_SUBJECT, "nats",
+                                what=f"sink {url.redacted}: subject")
+        raw = url.param("timeout_secs") or str(TIMEOUT_SECS)
+        try:
+            self.timeout = float(raw)
+        except ValueError:
+            self.timeout = -1.0
+        if not self.timeout > 0:
+            raise ConfigError(f"sink {url.redacted}: timeout_secs must be a positive number, "
+                              f"not {raw!r}", value=raw)
+        self._kwargs = connect_kwargs(
+            url, creds=url.param("creds"), nkey=url.param("nkey"), tls_ca=url.param("tls_ca"),
+            tls_cert=url.param("tls_cert"), tls_key=url.param("tls_key"),
+            insecure=flag_param(url, "insecure"), connect_timeout=self.timeout,
+            name=f"bustap sink {url.redacted}")
+        self.published = 0
+        self._nc: Any = None
+
+    async def open(self) -> None:
+        await self._connect()
+
+    async def _connect(self) -> None:
+        try:
+            self._nc = await connect(self.url, self._kwargs)
+        except ConnectError as exc:
+            raise SinkError(self.name, exc.reason) from None
+
+    async def _ensure(self) -> Any:
+        if self._nc is None or self._nc.is_closed or not self._nc.is_connected:
+            await self._drop()
+            await self._connect()
+        return self._nc
+
+    async def write(self, batch: RecordBatch) -> None:
+        nc = await self._ensure()
+        subject = self.subject
+        static = subject.render({}) if subject.static else None
+        try:
+            for record, body in messages(batch):
+                await nc.publish(static or subject.render(record), body)
+            await nc.flush(timeout=self.timeout)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self._drop()
+            raise SinkError(self.name, _reason(exc, self.url)) from None
+        self.published += len(batch)
+
+    async def _drop(self) -> None:
+        nc, self._nc = self._nc, None
+        if nc is not None and not nc.is_closed:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(nc.close(), 2)
+
+    async def aclose(self) -> None:
+        await self._drop()
+
+    async def healthcheck(self) -> bool:
+        return self._nc is not None and self._nc.is_connected
+
+
+def _reason(exc: BaseException, url: Url) -> str:
+    if isinstance(exc, TimeoutError) or type(exc).__name__ == "TimeoutError":
+        return "timed out waiting for the NATS server"
+    text = error_text(exc)
+    return describe(Exception(text), url) if text else type(exc).__name__
