@@ -133,11 +133,12 @@ def test_sources_file_with_credentials_and_a_late_broker(
         f"mqtt://rtr-b:pw-beta-2@127.0.0.1:{bb.port}\n"
         f"nats://127.0.0.1:{bus.port} token_env=BUS_TOKEN topics=hm.>\n"
         f"mqtt://127.0.0.1:{late.port} backoff_initial_secs=0.1 backoff_max_secs=0.3\n"
-        + "".join(f"mqtt://127.0.0.1:{p}\n" for p in dead))
+        + "".join(f"mqtt://127.0.0.1:{p}\n" for p in dead)
+        + f"nats://127.0.0.1:{free_port()} token_env=BUS_TOKEN\n")
     env = {"RTR_A_PW": "pw-alpha-1", "BUS_TOKEN": "tok-gamma-3"}
     b = bustap_bg("capture", "--sources", str(fleet), "-t", "ev/#", env=env)
     b.wait_for(lambda rs: len(_by_source(rs, "log_init")) == 3
-               and len(_by_source(rs, "log_close")) >= 21)
+               and len(_by_source(rs, "log_close")) >= 22)
     mosquitto_pub(a.port, "ev/a", "from-a", args=("-u", "rtr-a", "-P", "pw-alpha-1"))
     mosquitto_pub(bb.port, "ev/b", "from-b", args=("-u", "rtr-b", "-P", "pw-beta-2"))
     sent = run_bustap("pub", f"nats://tok-gamma-3@127.0.0.1:{bus.port}", "-t",

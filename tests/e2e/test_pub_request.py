@@ -12,7 +12,7 @@ from pathlib import Path
 import nats
 import pytest
 from tests.conftest import BUSTAP, Bustap, run_bustap
-from tests.fixtures.brokers import Mosquitto, NatsServer, mosquitto_passwd
+from tests.fixtures.brokers import Mosquitto, NatsServer, free_port, mosquitto_passwd
 
 pytestmark = pytest.mark.e2e
 
@@ -142,9 +142,12 @@ async def test_request_reply_against_a_responder(nats_server: NatsServer) -> Non
         await nc.close()
 
 
-def test_request_refuses_mqtt(mosquitto: Mosquitto) -> None:
+def test_request_refuses_mqtt_and_names_a_dead_server(mosquitto: Mosquitto) -> None:
     res = run_bustap("request", mosquitto.url, "a", "b")
     assert res.returncode == 2 and "NATS" in res.stderr
+    dead = f"nats://127.0.0.1:{free_port()}"
+    res = run_bustap("request", dead, "a", "b", timeout=20)
+    assert res.returncode == 2 and dead in res.stderr
 
 
 def test_options_between_urls(mosquitto_factory: Callable[..., Mosquitto],
