@@ -21,14 +21,15 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200_000, help="messages per capture case")
     parser.add_argument("--store-n", type=int, default=1_000_000,
                         help="records for the store benchmark")
-    parser.add_argument("--only",
-                        help="comma list of capture,alerts,decode,logparse,store,detect")
+    parser.add_argument("--only", help="comma list of capture,alerts,decode,logparse,"
+                        "store,detect,fleet")
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else None
     sections: dict[str, list[dict[str, Any]]] = {}
     plan: list[tuple[str, dict[str, Any]]] = [("capture", {"n": args.n}), ("alerts", {}),
                                               ("decode", {}), ("logparse", {}),
-                                              ("store", {"n": args.store_n}), ("detect", {})]
+                                              ("store", {"n": args.store_n}), ("detect", {}),
+                                              ("fleet", {})]
     for name, kwargs in plan:
         if only and name not in only:
             continue

@@ -11,13 +11,16 @@ from bustap.errors import ConfigError
 
 def _sample(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("BUSTAP_MQTT_PASSWORD", "from-env")
+    monkeypatch.setenv("BUSTAP_JET_PASSWORD", "jet-from-env")
     return config.SAMPLE
 
 
 def test_sample_config_parses(monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = config.parse(_sample(monkeypatch))
     assert cfg.name == "tap1"
-    assert [s.url.scheme for s in cfg.sources] == ["mqtt", "tls", "file"]
+    assert [s.url.scheme for s in cfg.sources] == ["mqtt", "tls", "file"] + ["mqtt"] * 200
+    assert cfg.sources[-1].name == "mqtt://rtr-200.example.net:1883"
+    assert cfg.sources[-1].options.password == "jet-from-env"
     mqtt = cfg.sources[0]
     assert mqtt.options.filters == ["/junos/events/#", "sensors/#"]
     assert mqtt.options.password == "from-env" and mqtt.options.qos == 1

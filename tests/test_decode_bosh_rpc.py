@@ -125,7 +125,7 @@ def test_invalid_utf8_request_is_text_without_secrets() -> None:
 
 def test_not_claimed() -> None:
     assert nats("agent.inbox.x.y", b'{"method":"x"}')["decoder"] == "json"
-    assert nats("director.a.b", b'{"value":1}')["decoder"] == "json"
+    assert nats("director.a.b.c.d", b'{"value":1}')["decoder"] == "json"
 
 
 @pytest.mark.parametrize(("name", "secret"), [

@@ -4,26 +4,44 @@ module each: they parse flags and call the library, nothing more."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
 import logging
 import os
 import pkgutil
 import sys
-from collections.abc import Coroutine, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
 
 from . import __version__
 from .errors import BustapError
 from .tuning import tune_gc, tune_malloc
-
-T = TypeVar("T")
 
 EPILOG = """\
 Sources are URLs: mqtt://[user[:pass]@]host[:1883], mqtts://host[:8883], nats://host[:4222],
 tls://host:4222, file:///var/log/mosquitto/mosquitto.log?format=mosquitto, ...
 Exit codes: 0 ok, 1 findings/alerts, 2 usage, configuration or connection error.
 """
+
+
+class CommandParser(argparse.ArgumentParser):
+    """A subcommand's parser: options and positionals in any order, so that
+    ``capture URL1 --tls-ca F URL2`` reads like ``capture URL1 URL2 --tls-ca F``
+    (plain argparse stops the URLs at the first option and refuses URL2)."""
+
+    _plain = False
+
+    def parse_known_args(  # type: ignore[override]  # one signature for the overloads
+            self, args: Sequence[str] | None = None,
+            namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
+        if self._plain or any(a.nargs in (argparse.PARSER, argparse.REMAINDER)
+                              for a in self._get_positional_actions()):
+            # a parser of sub-subcommands (``policy explain``) passes the rest on
+            return super().parse_known_args(args, namespace)
+        # parse_known_intermixed_args calls parse_known_args itself: plain then
+        self._plain = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._plain = False
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,21 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default=os.environ.get("BUSTAP_LOG_LEVEL", "warning"),
                         choices=["debug", "info", "warning", "error"],
                         help="level of bustap's own diagnostics on stderr (default: warning)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                parser_class=CommandParser)
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
         if not info.name.startswith("_"):
             importlib.import_module(f"{commands.__name__}.{info.name}").register(sub)
     return parser
-
-
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run on uvloop when it is installed (faster sockets), else asyncio."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coro)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,9 +8,11 @@ Secrets are best kept out of the file: every ``password``, ``token`` has a
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tomllib
-from dataclasses import dataclass, field, fields
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from .decode import DecoderChain
 from .detect import DetectSettings, parse_detect
 from .detect.settings import SAMPLE as DETECT_SAMPLE
 from .errors import ConfigError
+from .fleet import convert_text, expand, read_sources_file
 from .sinks import Sink, make_sink
 from .sources import Source, SourceOptions, make_source
 from .web import SAMPLE as WEB_SAMPLE
@@ -27,6 +30,11 @@ SAMPLE = '''\
 # bustap run bustap.toml: a long-running tap. Every key is optional unless marked.
 name = "tap1"                    # writer_id = "bustap/tap1"
 workers = 0                      # decode in N worker processes (capture --workers)
+max_connecting = 16              # connection attempts in flight at once (fleets)
+
+[source_defaults]                # under every [[source]]; each may override
+connect_timeout_secs = 5
+backoff_max_secs = 30            # retries of a broker that is down: jittered, capped
 
 [[source]]
 url = "mqtt://broker.example:1883"        # required; mqtts:// for TLS
@@ -49,6 +57,15 @@ tls_ca = "/etc/bustap/nats-ca.pem"
 
 [[source]]
 url = "file:///var/log/mosquitto/mosquitto.log?format=mosquitto"
+
+# A fleet: every Junos router runs its own MQTT broker. A range names them all
+# (rtr-001 ... rtr-200); several sources keep running while some are down, and
+# each record's "source" names its broker. Also: urls = ["mqtt://a", "mqtt://b"]
+[[source]]
+url = "mqtt://rtr-{001..200}.example.net:1883"
+topics = ["/junos/events/#"]
+username = "jet"
+password_env = "BUSTAP_JET_PASSWORD"
 
 [[sink]]
 url = "bustap.duckdb"            # required; also FILE.jsonl, postgresql://..., -
@@ -77,7 +94,10 @@ device = "topic[1]"
 
 _SOURCE_KEYS = {f.name for f in fields(SourceOptions)} | {"url", "topics", "password_env",
                                                           "token_env"}
-_SOURCE_KEYS -= {"filters"}
+_SOURCE_KEYS -= {"filters", "connect_gate"}
+
+#: Connection attempts in flight at once, by default, across a fleet.
+MAX_CONNECTING = 16
 
 
 @dataclass
@@ -89,6 +109,7 @@ class Config:
     decoders: DecoderChain = field(default_factory=DecoderChain)
     detect: DetectSettings = field(default_factory=DetectSettings)
     web: WebSettings | None = None  # [web]: the dashboard inside bustap run
+    max_connecting: int = MAX_CONNECTING
 
 
 def load(path: str | Path) -> Config:
@@ -105,18 +126,25 @@ def parse(text: str, *, origin: str = "config") -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{origin}: not valid TOML: {exc}", value=origin) from exc
-    _only(data, {"name", "workers", "source", "sink", "decode", "detect", "rule",
-                 "web"}, origin)
+    _only(data, {"name", "workers", "source", "source_defaults", "max_connecting", "sink",
+                 "decode", "detect", "rule", "web"}, origin)
     cfg = Config(name=_opt_str(data, "name", origin))
     workers = data.get("workers", 0)
     if type(workers) is not int or not 0 <= workers <= 64:
         raise ConfigError(f"{origin}: workers must be an integer 0..64, not {workers!r}",
                           value=workers)
     cfg.workers = workers
-    for i, src in enumerate(_tables(data, "source", origin)):
-        cfg.sources.append(_source(src, f"{origin}: source[{i}]"))
+    defaults = data.get("source_defaults", {})
+    if not isinstance(defaults, dict):
+        raise ConfigError(f"{origin}: source_defaults must be a table", value="source_defaults")
+    cfg.sources = sources_from_tables(_tables(data, "source", origin), origin=origin,
+                                      defaults=defaults)
     if not cfg.sources:
         raise ConfigError(f"{origin}: no [[source]]: nothing to tap", value="source")
+    cfg.max_connecting = max_connecting(data.get("max_connecting", MAX_CONNECTING), origin)
+    if len(cfg.sources) > 1:
+        # a service tapping several brokers keeps running while one is down
+        make_fleet(cfg.sources, cfg.max_connecting)
     for i, snk in enumerate(_tables(data, "sink", origin)):
         where = f"{origin}: sink[{i}]"
         _only(snk, {"url", "password_env"}, where)
@@ -140,15 +168,83 @@ def parse(text: str, *, origin: str = "config") -> Config:
     return cfg
 
 
-def _source(table: dict[str, Any], where: str) -> Source:
-    _only(table, _SOURCE_KEYS, where)
-    url = _req_str(table, "url", where)
-    opts = SourceOptions()
+def sources_from_tables(tables: Sequence[dict[str, Any]], *, origin: str,
+                        defaults: dict[str, Any] | None = None,
+                        base: SourceOptions | None = None) -> list[Source]:
+    """Sources from ``[[source]]`` tables (or the lines of a sources file):
+    ``defaults`` (``[source_defaults]``) apply to every table and ``base``
+    (the command line's flags) under both; ``url`` may hold ranges
+    (``mqtt://rtr-{001..200}:1883``) and ``urls`` a list of them."""
+    if defaults:
+        _only(defaults, _SOURCE_KEYS - {"url"}, f"{origin}: source_defaults")
+    out: list[Source] = []
+    for i, table in enumerate(tables):
+        table = dict(table)
+        line = table.pop("_line", None)
+        where = f"{origin}:{line}" if line else f"{origin}: source[{i}]"
+        out += _sources({**(defaults or {}), **table}, where, base)
+    return out
+
+
+def command_line_sources(urls: Sequence[str], options: SourceOptions, *,
+                         sources_file: str | None = None,
+                         max_connecting: int = MAX_CONNECTING,
+                         keep_trying: bool = False) -> list[Source]:
+    """``capture URL... [--sources FILE]``: URLs (ranges expanded) with the
+    flags' options, then the file's sources over the same options. Several
+    brokers from a range or a file make a fleet (:func:`make_fleet`)."""
+    sources: list[Source] = []
+    fleet = keep_trying or sources_file is not None
+    for pattern in urls:
+        expanded = expand(pattern)
+        fleet = fleet or len(expanded) > 1
+        sources += [make_source(u, options) for u in expanded]
+    if sources_file is not None:
+        defaults, tables = read_sources_file(sources_file)
+        sources += sources_from_tables(tables, origin=sources_file, defaults=defaults,
+                                       base=options)
+    if not sources:
+        raise ConfigError("no source: give URLs or --sources FILE", value="URL")
+    if fleet:
+        make_fleet(sources, max_connecting)
+    return sources
+
+
+def make_fleet(sources: Sequence[Source], max_connecting: int = MAX_CONNECTING) -> None:
+    """Make sources one fleet: a broker down at start is reported and retried
+    instead of stopping the others, and at most ``max_connecting`` connection
+    attempts are in flight at once."""
+    gate = asyncio.Semaphore(max_connecting)
+    for s in sources:
+        s.options.keep_trying = True
+        s.options.connect_gate = gate
+
+
+def max_connecting(value: object, where: str) -> int:
+    if type(value) is not int or not 1 <= value <= 10_000:
+        raise ConfigError(f"{where}: max_connecting must be an integer 1..10000, not "
+                          f"{value!r}", value=value)
+    return value
+
+
+def _sources(table: dict[str, Any], where: str, base: SourceOptions | None) -> list[Source]:
+    _only(table, _SOURCE_KEYS | {"urls"}, where)
+    patterns: list[str] = []
+    if "url" in table:
+        patterns.append(_req_str(table, "url", where))
+    urls = table.get("urls", [])
+    if not isinstance(urls, list) or not all(isinstance(u, str) and u for u in urls):
+        raise ConfigError(f"{where}.urls: expected a list of URLs", value="urls")
+    patterns += urls
+    if not patterns:
+        raise ConfigError(f"{where}: 'url' is required (a string)", value="url")
+    opts = replace(base) if base is not None else SourceOptions()
     for key, value in table.items():
-        if key in ("url", "password_env", "token_env"):
+        if key in ("url", "urls", "password_env", "token_env"):
             continue
         target = "filters" if key == "topics" else key
         default = getattr(opts, target)
+        value = convert_text(value, default)
         expected: type | tuple[type, ...] = (
             list if isinstance(default, list) else bool if isinstance(default, bool)
             else (int, float) if isinstance(default, int | float) else str)
@@ -166,12 +262,16 @@ def _source(table: dict[str, Any], where: str) -> Source:
                 raise ConfigError(f"{where}.{key}: environment variable {env!r} is not set",
                                   value=env)
             setattr(opts, target, os.environ[env])
-    source = make_source(url, opts)
-    for check in ("filters", "subjects"):
-        validate = getattr(source, check, None)
-        if callable(validate):
-            validate()
-    return source
+    out = []
+    for pattern in patterns:
+        for url in expand(pattern):
+            source = make_source(url, opts)
+            for check in ("filters", "subjects"):
+                validate = getattr(source, check, None)
+                if callable(validate):
+                    validate()
+            out.append(source)
+    return out
 
 
 def _sink_url(table: dict[str, Any], where: str) -> str:

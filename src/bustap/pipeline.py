@@ -25,6 +25,7 @@ from .detect import Engine
 from .detect.outputs import Outputs
 from .encode import message_record
 from .errors import BustapError, ConnectError, SinkError
+from .health import Health
 from .message import Message
 from .record import EventType, Kind, Record, Writer
 from .sinks import RecordBatch, Sink
@@ -53,12 +54,14 @@ class Counters:
     errors: Counter[str] = field(default_factory=Counter)
     decode_errors: int = 0
     per_source: Counter[str] = field(default_factory=Counter)
+    health: Health = field(default_factory=Health)  # per broker: connected, last message...
 
     def as_dict(self) -> dict[str, Any]:
         return {"received": self.received, "records": self.records, "written": self.written,
                 "bytes_in": self.bytes_in, "dropped": dict(self.dropped),
                 "errors": dict(self.errors), "decode_errors": self.decode_errors,
-                "per_source": dict(self.per_source),
+                "per_source": dict(self.per_source), "brokers": self.health.summary(),
+                "health": self.health.as_dict(),
                 "elapsed_secs": round(time.monotonic() - self.started, 3)}
 
 
@@ -258,7 +261,9 @@ class Pipeline:
                 return
 
     async def _close_sources(self) -> None:
-        records = [self.writer.new(EventType.LOG_CLOSE, name, reason="stopped")
+        health = self.counters.health
+        records = [self.writer.new(EventType.LOG_CLOSE, name, reason="stopped",
+                                   **health.down(name, "stopped").fields())
                    for name in sorted(self._open)]
         self._open.clear()
         if records:
@@ -320,6 +325,8 @@ class Pipeline:
             c.bytes_in += size
             c.decode_errors += errors
             c.per_source[sub.source.name] += n
+            if sub.items:
+                c.health.seen(sub.source.name, sub.items[-1].received)
             batch = RecordBatch.from_lines(lines, n, known_keys=known)
             for proc in self.processors:  # they want dicts: parsed back (dumps)
                 proc(batch.records)
@@ -342,8 +349,10 @@ class Pipeline:
         out: list[Record] = []
         limit = self.count
         done = False
+        last: Message | None = None
         for item in items:
             if type(item) is Message:
+                last = item
                 rec = message_record(item, seq, wid, name, clock, decode)
                 if "decode_error" in rec:
                     c.decode_errors += 1
@@ -377,6 +386,8 @@ class Pipeline:
         writer.seq = seq
         c.records += len(out)
         c.per_source[name] += len(out)
+        if last is not None:
+            c.health.seen(name, last.received)
         if out and self.processors:
             for proc in self.processors:
                 proc(out)
@@ -385,13 +396,15 @@ class Pipeline:
         return out, done
 
     def _lifecycle(self, source: Source, item: Lifecycle) -> Record:
+        health = self.counters.health
         if item.event == "init":
             self._open.add(source.name)
             info = {k: v for k, v in item.info.items() if v is not None}
             return self.writer.new(EventType.LOG_INIT, source.name, protocol=source.protocol,
-                                   **info)
+                                   **{**health.up(source.name).fields(), **info})
         self._open.discard(source.name)
-        return self.writer.new(EventType.LOG_CLOSE, source.name, **item.info)
+        state = health.down(source.name, item.info.get("reason")).fields()
+        return self.writer.new(EventType.LOG_CLOSE, source.name, **{**state, **item.info})
 
     async def _write(self, records: list[Record], *, durable: bool = True) -> None:
         await self._write_batch(RecordBatch(records), durable=durable)

@@ -43,8 +43,13 @@ def pretty_line(rec: Record, colour: bool = False) -> str:
     et = rec.get("event_type")
     if et in ("log_init", "log_close"):
         extra = {k: v for k, v in rec.items() if k not in
-                 ("seq", "writer_id", "timestamp", "event_type", "source")}
+                 ("seq", "writer_id", "timestamp", "event_type", "source", "reason",
+                  "last_error", "connected")}
         what = "connected" if et == "log_init" else "disconnected"
+        reason = rec.get("reason")
+        if et == "log_close" and reason not in (None, "stopped"):
+            what = "down"  # a broker of a fleet that is down is said once, with why
+            extra = {"reason": reason, **extra}
         detail = ", ".join(f"{k}={v}" for k, v in extra.items())
         return _c(f"{ts} # {what} {rec.get('source')} ({detail})", "2", colour)
     if et == "alert":

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import orjson
 
+from .backoff import backoff
 from .errors import SinkError
 from .record import loads
 from .sinks import RecordBatch, Sink
-from .sources.base import backoff
 
 log = logging.getLogger("bustap.spool")
 

@@ -8,11 +8,13 @@ import contextlib
 import os
 import signal
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import ConfigError
 from ..pipeline import Counters, Pipeline
 from ..sources import SourceOptions
+
+T = TypeVar("T")
 
 
 def add_connection_flags(p: argparse.ArgumentParser) -> None:
@@ -90,3 +92,13 @@ async def run_pipeline(pipeline: Pipeline, *helpers: Coroutine[Any, Any, None]) 
         for t in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run on uvloop when it is installed (faster sockets), else asyncio."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)

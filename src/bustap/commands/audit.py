@@ -24,7 +24,7 @@ from ..audit import (
 from ..audit.base import plural
 from ..audit.findings import counts, sort_findings
 from ..errors import ConfigError
-from ._common import add_connection_flags, source_options
+from ._common import add_connection_flags, run_async, source_options
 
 HELP = "active, non-destructive security scan of MQTT and NATS brokers"
 _LEVELS = [str(s) for s in Severity]
@@ -66,8 +66,6 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import run_async
-
     if not 0 < args.listen_secs <= 3600:
         raise ConfigError(f"--listen-secs must be more than 0 and at most 3600, not "
                           f"{args.listen_secs:g}", value=args.listen_secs)

@@ -7,6 +7,7 @@ import asyncio
 import sys
 from typing import Any
 
+from ..config import MAX_CONNECTING, command_line_sources, max_connecting
 from ..decode import DecoderChain
 from ..errors import ConfigError
 from ..pipeline import Counters, Pipeline
@@ -14,9 +15,8 @@ from ..record import Writer
 from ..render import pretty_formatter, raw_formatter
 from ..sinks import make_sink
 from ..sinks.jsonl import StdoutSink
-from ..sources import make_source
 from ..topics import validate_mqtt_filter, validate_nats_subject
-from ._common import add_connection_flags, run_pipeline, source_options
+from ._common import add_connection_flags, run_async, run_pipeline, source_options
 from ._detect import add_detect_flags, make_detection
 
 HELP = "capture messages from MQTT/NATS brokers (and other sources) as records"
@@ -32,9 +32,21 @@ def register(sub: Any) -> None:
         "  bustap capture mqtts://broker:8883 --tls-ca ca.pem -u alice -t 'sensors/#' "
         "--qos 1 --session tap1 -o bustap.duckdb",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("urls", nargs="+", metavar="URL",
+    p.add_argument("urls", nargs="*", metavar="URL",
                    help="sources: mqtt://, mqtts://, nats://, tls://, ... (filters may also "
-                   "ride in the URL: mqtt://host?t=sensors/%%23)")
+                   "ride in the URL: mqtt://host?t=sensors/%%23; ranges name fleets: "
+                   "'mqtt://rtr-{001..200}:1883')")
+    fleet = p.add_argument_group("fleets of brokers")
+    fleet.add_argument("--sources", metavar="FILE",
+                       help="more sources, one URL a line with its own options "
+                       "(URL key=value...), or [[source]] tables in a .toml file; the flags "
+                       "are the shared defaults")
+    fleet.add_argument("--max-connecting", type=int, default=MAX_CONNECTING, metavar="N",
+                       help="connection attempts in flight at once across a fleet "
+                       f"(default {MAX_CONNECTING})")
+    fleet.add_argument("--keep-trying", action="store_true",
+                       help="a broker down at start is reported and retried instead of "
+                       "stopping capture (always so for ranges and --sources)")
     p.add_argument("-t", "--topic", action="append", metavar="FILTER",
                    help="MQTT filter or NATS subject to subscribe to (repeatable; default all: "
                    "'#' / '>'); each applies to the sources it is valid for")
@@ -89,7 +101,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"-W/--timeout must be positive, not {args.timeout}",
                           value=args.timeout)
     options = source_options(args)
-    sources = [make_source(u, options) for u in args.urls]
+    sources = command_line_sources(
+        args.urls, options, sources_file=args.sources,
+        max_connecting=max_connecting(args.max_connecting, "--max-connecting"),
+        keep_trying=args.keep_trying)
     for pattern in options.filters:
         if not any(_usable(s, pattern) for s in sources):
             protocols = {s.protocol for s in sources}
@@ -130,7 +145,6 @@ def run(args: argparse.Namespace) -> int:
     pipeline = Pipeline(sources, sinks, writer=Writer(args.name), decoders=decoders,
                         processors=processors, count=args.count, timeout=args.timeout,
                         workers=args.workers, detector=detector, alert_outputs=alert_outputs)
-    from ..cli import run_async
 
     counters = run_async(_run(pipeline, dump, args.dump_every))
     if sys.stderr.isatty() and not args.count:
@@ -177,6 +191,10 @@ def _summary(c: Counters, detector: Any = None) -> None:
     if detector is not None:
         st = detector.stats()
         alerts = f"; alerts fired {st['fired']}, firing {st['firing']}"
+    brokers = c.health.summary()
+    if brokers["brokers"] > 1:
+        ever = sum(h.connects > 0 for h in c.health.brokers.values())
+        alerts += f"; brokers {ever} of {brokers['brokers']} reached"
     print(f"bustap: {c.received} messages, {c.written} records written in "
           f"{c.as_dict()['elapsed_secs']}s; dropped {dropped}; decode errors {c.decode_errors}"
           f"{alerts}", file=sys.stderr)

@@ -27,7 +27,10 @@ def _sample(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     cfg = config.load(args.config)
+    names = [s.name for s in cfg.sources]
+    if len(names) > 6:  # a fleet: the first few and how many more
+        names = [*names[:5], f"... {len(names) - 5} more"]
     print(f"{args.config}: ok: {len(cfg.sources)} sources "
-          f"({', '.join(s.name for s in cfg.sources)}), {len(cfg.sinks)} sinks, "
+          f"({', '.join(names)}), {len(cfg.sinks)} sinks, "
           f"{len(cfg.decoders.rules)} decode rules, {len(cfg.detect.rules)} alert rules")
     return 0

@@ -16,7 +16,7 @@ from ..record import Writer
 from ..render import pretty_formatter
 from ..sinks import make_sink
 from ..sinks.jsonl import StdoutSink
-from ._common import run_pipeline
+from ._common import run_async, run_pipeline
 from ._detect import make_detection
 
 HELP = "run brokers and a simulated network (routers, BOSH agents, sensors, an attacker) and " \
@@ -104,7 +104,6 @@ summary = "{{device}} {{fields.interface-name}} went down 3 times in 10 s"
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import run_async
 
     store = args.store or _default_store()
     counters, alerts = run_async(_demo(args, store))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ._common import run_async
 from ._store import add_filter_flags, add_store_flag, filters_from_args, store_target
 
 HELP = "per-topic and per-client snapshot (pmacct dump format) from a store"
@@ -27,7 +28,6 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import run_async
     from ..dump import dump_from_store
     from ..record import Writer
     from ..sinks import RecordBatch, make_sink

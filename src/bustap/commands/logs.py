@@ -17,7 +17,7 @@ from ..sinks import make_sink
 from ..sources import SourceOptions
 from ..sources.logfile import LogFileSource
 from ..urls import parse_url
-from ._common import run_pipeline
+from ._common import run_async, run_pipeline
 from ._detect import add_detect_flags, make_detection
 
 HELP = "parse broker logs (Mosquitto, nats-server) into broker_event records"
@@ -61,7 +61,6 @@ def run(args: argparse.Namespace) -> int:
                                              persist=False)
     pipeline = Pipeline([source], sinks, writer=Writer(args.name), detector=detector,
                         alert_outputs=alert_outputs)
-    from ..cli import run_async
 
     show = sys.stderr.isatty() and not args.no_progress
     counters = run_async(_run(pipeline, source, path, show))

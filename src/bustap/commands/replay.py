@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..replay import ReplayStats, connect_publisher, replay
-from ._common import add_connection_flags, source_options
+from ._common import add_connection_flags, run_async, source_options
 
 HELP = "publish the messages of a capture file again, with their original timing"
 
@@ -62,7 +62,6 @@ def run(args: argparse.Namespace) -> int:
     options = source_options(args)
     stats = ReplayStats()
     show = sys.stderr.isatty() and not args.no_progress
-    from ..cli import run_async
 
     interrupted = run_async(_run(path, args, options, speed, stats, show))
     shown = "max" if speed is None else f"{speed:g}x"

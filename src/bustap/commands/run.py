@@ -9,7 +9,7 @@ from typing import Any
 from .. import config
 from ..pipeline import Pipeline
 from ..record import Writer
-from ._common import run_pipeline
+from ._common import run_async, run_pipeline
 from ._detect import make_detection
 
 HELP = "run the sources, decoders and sinks of a TOML config until stopped"
@@ -27,8 +27,6 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import run_async
-
     cfg = config.load(args.config)
     args.name = cfg.name
     detector, alert_outputs = make_detection(args, [s.name for s in cfg.sources],

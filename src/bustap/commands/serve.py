@@ -39,10 +39,10 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import run_async
     from ..errors import ConfigError
     from ..store.backend import open_store
     from ..web import check_bind, require_web, server
+    from ._common import run_async
 
     require_web()
     from ..web.app import WebState

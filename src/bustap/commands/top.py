@@ -45,9 +45,9 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import run_async
     from ..sources import make_source
     from ..urls import parse_url
+    from ._common import run_async
 
     if args.interval <= 0:
         raise ConfigError(f"--interval must be positive, not {args.interval}",

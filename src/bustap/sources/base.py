@@ -9,14 +9,15 @@ connection, in :func:`supervise`: jittered exponential backoff, and a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import random
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
+from ..backoff import backoff
 from ..errors import ConnectError
 from ..message import Message
 from ..record import Record
@@ -79,6 +80,9 @@ class SourceOptions:
     backoff_initial_secs: float = 0.5
     backoff_max_secs: float = 30.0
     from_start: bool = False
+    keep_trying: bool = False  # one of a fleet: a broker down at start is retried too
+    # shared by a fleet's sources: how many may be connecting at once
+    connect_gate: asyncio.Semaphore | None = field(default=None, repr=False, compare=False)
 
 
 class Source(ABC):
@@ -104,25 +108,30 @@ class Source(ABC):
         return supervise(self)
 
 
-def backoff(attempt: int, initial: float, maximum: float) -> float:
-    """Full-jitter exponential backoff (AWS architecture blog's "full jitter")."""
-    return random.uniform(initial / 2, min(maximum, initial * 2**attempt))
-
-
 async def supervise(source: Source) -> AsyncIterator[Batch]:
     """Connect, stream, and reconnect with backoff. The first connection
-    failure is raised (the user gave a bad URL or credentials); later ones are
-    retried, with a Lifecycle close/init around the gap."""
+    failure is raised (the user gave a bad URL or credentials) unless the
+    source is one of a fleet (``keep_trying``), where a broker that is down is
+    reported and retried like one that went away. Later failures are retried,
+    with a Lifecycle close/init around the gap; a failure is reported once,
+    not at every retry, until the broker is back or the reason changes.
+    Connection attempts wait for a place in ``connect_gate`` (shared by the
+    sources of a fleet), streaming does not."""
     opts = source.options
     attempt = 0
     connected_once = False
     delivered = False  # a connection has delivered data: it was set up right
+    reported: str | None = None  # the failure last reported while down
     while True:
         reason = "connection closed"
+        was_up = False
         try:
-            async with source.connect() as conn:
-                connected_once = True
+            async with contextlib.AsyncExitStack() as stack:
+                async with opts.connect_gate or contextlib.nullcontext():
+                    conn = await stack.enter_async_context(source.connect())
+                connected_once = was_up = True
                 attempt = 0
+                reported = None
                 yield Batch([Lifecycle("init", dict(conn.info))])
                 async for batch in conn:
                     delivered = True
@@ -133,16 +142,22 @@ async def supervise(source: Source) -> AsyncIterator[Batch]:
         except ConnectError as exc:
             # A fatal error before anything was delivered is a setup error (a
             # subscription the broker refuses a moment after accepting it):
-            # report it rather than retry forever.
-            if not connected_once or not opts.reconnect or (exc.fatal and not delivered):
+            # report it rather than retry forever. In a fleet it is one
+            # broker's problem: reported, and retried with the backoff.
+            retry = opts.reconnect and (connected_once or opts.keep_trying)
+            if not retry or (exc.fatal and not delivered and not opts.keep_trying):
                 raise
             reason = exc.reason
         except (OSError, asyncio.IncompleteReadError) as exc:
-            if not connected_once or not opts.reconnect:
+            if not (opts.reconnect and (connected_once or opts.keep_trying)):
                 raise ConnectError(source.name, str(exc) or type(exc).__name__) from exc
             reason = str(exc) or type(exc).__name__
-        yield Batch([Lifecycle("close", {"reason": reason})])
         delay = backoff(attempt, opts.backoff_initial_secs, opts.backoff_max_secs)
-        log.warning("%s: %s; reconnecting in %.1fs", source.name, reason, delay)
+        if was_up or reason != reported:
+            yield Batch([Lifecycle("close", {"reason": reason})])
+            reported = reason
+            log.warning("%s: %s; retrying in %.1fs", source.name, reason, delay)
+        else:
+            log.debug("%s: %s; retrying in %.1fs", source.name, reason, delay)
         await asyncio.sleep(delay)
         attempt += 1
