@@ -285,3 +285,17 @@ def test_the_readme_rules_file_loads(tmp_path: Path) -> None:
     s = load_rules(path)
     assert [r.id for r in s.rules] == ["disk_full", "link_flap", "agent_silent", "new_firmware"]
     Engine(s)
+
+
+def test_every_detector_is_registered_whatever_was_imported_first() -> None:
+    import subprocess
+    import sys
+
+    code = ("import bustap.detect.detectors.acl_denied\n"
+            "from bustap.detect import detector_classes\n"
+            "print(len(detector_classes()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    from bustap.detect import detector_classes
+
+    assert int(out.stdout) == len(detector_classes()) >= 20

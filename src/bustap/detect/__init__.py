@@ -23,6 +23,7 @@ __all__ = ["DETECTORS", "Clear", "Context", "DetectSettings", "Detector", "Engin
            "detector_classes", "load_rules", "parse_detect", "register_detector"]
 
 DETECTORS: dict[str, type[Detector]] = {}
+_loaded = False
 
 
 def register_detector(cls: type[Detector]) -> type[Detector]:
@@ -33,8 +34,11 @@ def register_detector(cls: type[Detector]) -> type[Detector]:
 
 
 def detector_classes() -> dict[str, type[Detector]]:
-    """Every built-in detector, by id (their modules imported on first use)."""
-    if not DETECTORS:
+    """Every built-in detector, by id (their modules imported on first use,
+    all of them, even when one was imported on its own before)."""
+    global _loaded
+    if not _loaded:
+        _loaded = True
         from . import detectors
 
         for info in sorted(pkgutil.iter_modules(detectors.__path__), key=lambda i: i.name):
