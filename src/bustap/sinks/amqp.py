@@ -29,6 +29,7 @@ from ._bus import (
     flag_param,
     message_id,
     messages,
+    seconds_param,
     tls_context,
 )
 from ._template import Template
@@ -56,14 +57,7 @@ class AmqpSink(Sink):
                                    what=f"sink {url.redacted}: routing_key")
         #: declare the exchange (durable); false when it is managed elsewhere
         self.declare = flag_param(url, "declare", True)
-        raw = url.param("timeout_secs") or str(TIMEOUT_SECS)
-        try:
-            self.timeout = float(raw)
-        except ValueError:
-            self.timeout = -1.0
-        if not self.timeout > 0:
-            raise ConfigError(f"sink {url.redacted}: timeout_secs must be a positive number, "
-                              f"not {raw!r}", value=raw)
+        self.timeout = seconds_param(url, "timeout_secs", TIMEOUT_SECS)
         self.ssl = tls_context(url, tls_scheme=url.scheme == "amqps")
         vhost = url.path[1:] if url.path.startswith("/") else url.path
         self.vhost = vhost or "/"

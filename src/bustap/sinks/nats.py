@@ -16,11 +16,11 @@ import asyncio
 import contextlib
 from typing import Any
 
-from ..errors import ConfigError, ConnectError, SinkError
+from ..errors import ConnectError, SinkError
 from ..net.nats import connect, connect_kwargs, error_text
 from ..urls import Url
 from . import register_sink
-from ._bus import TLS_PARAMS, check_params, describe, flag_param, messages
+from ._bus import TLS_PARAMS, check_params, describe, flag_param, messages, seconds_param
 from ._template import Template
 from .base import RecordBatch, Sink
 
@@ -38,14 +38,7 @@ class NatsSink(Sink):
         check_params(url, set(self.PARAMS))
         self.subject = Template(url.param("subject") or DEFAULT_SUBJECT, "nats",
                                 what=f"sink {url.redacted}: subject")
-        raw = url.param("timeout_secs") or str(TIMEOUT_SECS)
-        try:
-            self.timeout = float(raw)
-        except ValueError:
-            self.timeout = -1.0
-        if not self.timeout > 0:
-            raise ConfigError(f"sink {url.redacted}: timeout_secs must be a positive number, "
-                              f"not {raw!r}", value=raw)
+        self.timeout = seconds_param(url, "timeout_secs", TIMEOUT_SECS)
         self._kwargs = connect_kwargs(
             url, creds=url.param("creds"), nkey=url.param("nkey"), tls_ca=url.param("tls_ca"),
             tls_cert=url.param("tls_cert"), tls_key=url.param("tls_key"),
