@@ -63,6 +63,12 @@ def stats(store: Store, filters: Filters, *, by: str, every: int | None = None,
     if top is not None and top < 1:
         raise ConfigError(f"invalid --top {top!r}: at least 1", value=top)
     key = GROUPS[by]
+    if by == "client":
+        # a NATS connection is cid:N until its name is known: the name, as the
+        # alerts and the dashboard say it (a literal path, no user input)
+        name = "json_extract_string(extra, '$.name')" if store.dialect == "duckdb" \
+            else "(extra ->> 'name')"
+        key = f"COALESCE({name}, client_id)"
     where, params = filters.sql(store)
     if not filters.event_types:
         where += " AND event_type = 'log'"
