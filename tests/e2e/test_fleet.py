@@ -81,30 +81,30 @@ def _by_source(records: list[dict[str, Any]], event_type: str) -> dict[str, dict
 
 def test_range_of_brokers_live_dead_and_hung(tmp_path: Path, bustap_bg: BgFactory) -> None:
     port = free_port()
+    up = range(1, 21)
     live = [LoopbackMosquitto(tmp_path / f"m{k}", "allow_anonymous true", port=port,
-                              address=f"127.0.0.{k}").start()
-            for k in (1, 2, 3)]
+                              address=f"127.0.0.{k}").start() for k in up]
     try:
         with silent_listeners(3) as hung:
-            # 40 addresses, 3 brokers; the hung ones hold a connection slot for
-            # the whole 30 s connect timeout: the live brokers must not wait
-            b = bustap_bg("capture", f"mqtt://127.0.0.{{1..40}}:{port}", "-t", "fleet/#",
+            # 200 addresses, 20 brokers; the hung ones hold a connection slot
+            # for the whole 30 s connect timeout: the live brokers must not wait
+            b = bustap_bg("capture", f"mqtt://127.0.0.{{1..200}}:{port}", "-t", "fleet/#",
                           *[f"mqtt://127.0.0.1:{p}" for p in hung],
                           "--connect-timeout", "30", "--max-connecting", "8")
-            b.wait_for(lambda rs: len(_by_source(rs, "log_init")) == 3
-                       and len(_by_source(rs, "log_close")) >= 37, timeout=20)
+            b.wait_for(lambda rs: len(_by_source(rs, "log_init")) == len(up)
+                       and len(_by_source(rs, "log_close")) >= 180, timeout=40)
             for m in live:
                 _pub(m.address, port, f"fleet/{m.address}", m.address)
-            recs = b.wait_for(lambda rs: sum(r.get("kind") == "message" for r in rs) == 3,
-                              timeout=20)
+            recs = b.wait_for(lambda rs: sum(r.get("kind") == "message" for r in rs)
+                              == len(up), timeout=20)
     finally:
         for m in live:
             m.stop()
     assert b.stop() == 0
     msgs = {r["source"]: r["payload"] for r in recs if r.get("kind") == "message"}
-    assert msgs == {f"mqtt://127.0.0.{k}:{port}": f"127.0.0.{k}" for k in (1, 2, 3)}
+    assert msgs == {f"mqtt://127.0.0.{k}:{port}": f"127.0.0.{k}" for k in up}
     closes = _by_source(recs, "log_close")
-    dead = {f"mqtt://127.0.0.{k}:{port}" for k in range(4, 41)}
+    dead = {f"mqtt://127.0.0.{k}:{port}" for k in range(21, 201)}
     assert dead <= set(closes)
     for name in dead:
         assert closes[name]["connected"] is False
@@ -114,7 +114,7 @@ def test_range_of_brokers_live_dead_and_hung(tmp_path: Path, bustap_bg: BgFactor
     # one ordered stream: one writer, seq without gaps
     assert [r["seq"] for r in recs] == list(range(len(recs)))
     # a broker down is reported once, not at every retry
-    assert len([r for r in recs if r["source"] == f"mqtt://127.0.0.40:{port}"]) == 1
+    assert len([r for r in recs if r["source"] == f"mqtt://127.0.0.200:{port}"]) == 1
 
 
 def test_sources_file_with_credentials_and_a_late_broker(
