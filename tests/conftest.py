@@ -18,6 +18,15 @@ from tests.fixtures.brokers import Certs, Mosquitto, NatsServer, RabbitVhost, ra
 BUSTAP = [sys.executable, "-m", "bustap.cli"]
 
 
+@pytest.fixture(autouse=True)
+def _own_state_dir(tmp_path_factory: pytest.TempPathFactory,
+                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test (and the bustap it runs) keeps alert state and log offsets in
+    a folder of its own, never in ~/.local/state of the machine's user, so a
+    run never finds what an earlier run left (tests that pass env= win)."""
+    monkeypatch.setenv("BUSTAP_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+
+
 @pytest.fixture
 def certs(tmp_path: Path) -> Certs:
     return Certs.make(tmp_path / "certs")

@@ -247,20 +247,10 @@ def timeline(store: Store, *, by: str, metric: str, since: datetime | None,
     every = every or _every(store, since, until)
     res = stats(store, Filters(since=since, until=until), by=by, every=every, top=top,
                 order=metric)
-    names = client_names(store) if by == "client" else {}
+    # stats names NATS clients by their connection name already
     return {"by": by, "metric": metric, "every": every, "since": format_ts(since),
-            "series": {names.get(k, k): {"x": [format_ts(p[0]) for p in v],
-                                         "y": [p[1] for p in v]}
+            "series": {k: {"x": [format_ts(p[0]) for p in v], "y": [p[1] for p in v]}
                        for k, v in res.series(metric).items() if any(p[1] for p in v)}}
-
-
-def client_names(store: Store) -> dict[str, str]:
-    """NATS ``cid:N`` -> the connection name the client gave, where it gave one."""
-    name, params = store.json_text("extra", ["name"])
-    _, rows = store.execute(
-        f"SELECT DISTINCT client_id, {name} FROM {TABLE} WHERE kind = 'broker_event' "
-        f"AND client_id IS NOT NULL AND {name} IS NOT NULL", [*params, *params])
-    return {str(cid): f"{n} ({cid})" for cid, n in rows}
 
 
 def connected_clients(store: Store) -> list[str]:
