@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="bustap", description="Tap MQTT and NATS buses and broker logs: capture, decode, "
-        "store, query and chart.", epilog=EPILOG,
+        "store, query, chart, alert and audit.", epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"bustap {__version__}")
     parser.add_argument("--log-level", default=os.environ.get("BUSTAP_LOG_LEVEL", "warning"),
