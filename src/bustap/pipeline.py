@@ -150,6 +150,11 @@ class Pipeline:
         out_dict["dropped_total"] = sum(c.dropped.values())
         return out_dict
 
+    def reopen(self) -> None:
+        """SIGHUP: the sinks that write files reopen them (logrotate moved them)."""
+        for sink in self.sinks:
+            sink.reopen()
+
     def stop(self) -> None:
         """Ask for a graceful stop: what was received is written, sinks flushed."""
         self._stop.set()
