@@ -66,4 +66,4 @@ async def test_full_spool_counts_its_drops_on_the_sink(tmp_path: Path) -> None:
     await spool.write(batch(2, 5))
     await spool.aclose()
     assert stats.as_dict() == {"received": 7, "sent": 0, "dropped": {"spool_full": 5},
-                               "spooled": 2, "errors": 1, "queue_depth": 0}
+                               "spooled": 2, "errors": 1, "queue_depth": 2}

@@ -135,14 +135,10 @@ class Pipeline:
         """The counters now, with what waits: queue depth per source, spooled
         records per sink (the dashboard and /metrics read this)."""
         c = self.counters
-        for out in self._outputs:
-            stats = c.sink(out.name)
-            if isinstance(out, Spool):
-                stats.queue_depth = max(0, out.spooled - out.replayed)
         out_dict = c.as_dict()
         for out in self._outputs:
             sink = out.sink if isinstance(out, Spool) else out
-            out_dict["sinks"][out.name].update(
+            out_dict["sinks"].setdefault(out.name, ComponentCounters().as_dict()).update(
                 {k: v for k in SINK_COUNTS if isinstance(v := getattr(sink, k, None), int)})
         out_dict["queue_depth"] = self._queue.qsize()
         out_dict["queue_limit"] = self._queue.maxsize

@@ -142,6 +142,7 @@ class Spool:
         self._backlog = True
         self.spooled += len(batch)
         self.stats.spooled += len(batch)
+        self.stats.queue_depth += len(batch)
 
     def _kick(self) -> None:
         if self._task is None and not self._closing:
@@ -186,9 +187,12 @@ class Spool:
             offset += sum(len(line) for line in lines)
             self.replayed += len(records)
             self.stats.sent += len(records)
+            # (a backlog of an earlier run was not counted in)
+            self.stats.queue_depth = max(0, self.stats.queue_depth - len(records))
             self.offset_path.write_text(str(offset))
         # Nothing was appended since the last read (no await in between): empty it.
         self._backlog = False
+        self.stats.queue_depth = 0
         self.path.unlink(missing_ok=True)
         self.offset_path.unlink(missing_ok=True)
         log.warning("%s: back; %d spooled records replayed", self.name, self.replayed)
