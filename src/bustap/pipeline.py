@@ -61,10 +61,10 @@ class Counters:
     sinks: dict[str, ComponentCounters] = field(default_factory=dict)
 
     def source(self, name: str) -> ComponentCounters:
-        return self.sources.setdefault(name, ComponentCounters())
+        return self.sources.get(name) or self.sources.setdefault(name, ComponentCounters())
 
     def sink(self, name: str) -> ComponentCounters:
-        return self.sinks.setdefault(name, ComponentCounters())
+        return self.sinks.get(name) or self.sinks.setdefault(name, ComponentCounters())
 
     def as_dict(self) -> dict[str, Any]:
         return {"received": self.received, "records": self.records, "written": self.written,

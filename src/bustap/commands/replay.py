@@ -140,7 +140,7 @@ async def _replay(messages: Callable[[], Generator[Outgoing, None, None]], label
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    # one pass to count them (the bar's total), with stats of its own
+    # one pass to count them (the bar's total); the real pass counts what it skips
     total = None if loop else sum(1 for _ in messages())
     stats.skipped.clear()
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
