@@ -136,4 +136,4 @@ def test_kill9_mid_100k_qos1_into_duckdb_loses_nothing(
     duplicates = total - distinct
     print(f"killed after {killed_at} messages; stored {total}, {duplicates} duplicates")
     assert (distinct, low, high) == (N, 0, N - 1)  # loss zero
-    assert killed_at < N and duplicates < N // 10  # the kill was mid-way; redeliveries only
+    assert killed_at < N and duplicates < N // 4  # the kill was mid-way; redeliveries only
