@@ -32,6 +32,7 @@ from .sinks import RecordBatch, Sink
 from .sinks.jsonl import StdoutSink
 from .sources import Batch, Lifecycle, Source
 from .spool import Spool
+from .telemetry import SINK_COUNTS, ComponentCounters
 from .workers import DecodePool, Encoded, as_tuple, encode
 
 log = logging.getLogger("bustap.pipeline")
@@ -55,6 +56,15 @@ class Counters:
     decode_errors: int = 0
     per_source: Counter[str] = field(default_factory=Counter)
     health: Health = field(default_factory=Health)  # per broker: connected, last message...
+    #: per component, by source name and by sink name (telemetry.py)
+    sources: dict[str, ComponentCounters] = field(default_factory=dict)
+    sinks: dict[str, ComponentCounters] = field(default_factory=dict)
+
+    def source(self, name: str) -> ComponentCounters:
+        return self.sources.get(name) or self.sources.setdefault(name, ComponentCounters())
+
+    def sink(self, name: str) -> ComponentCounters:
+        return self.sinks.get(name) or self.sinks.setdefault(name, ComponentCounters())
 
     def as_dict(self) -> dict[str, Any]:
         return {"received": self.received, "records": self.records, "written": self.written,
@@ -62,6 +72,8 @@ class Counters:
                 "errors": dict(self.errors), "decode_errors": self.decode_errors,
                 "per_source": dict(self.per_source), "brokers": self.health.summary(),
                 "health": self.health.as_dict(),
+                "sources": {n: c.as_dict() for n, c in sorted(self.sources.items())},
+                "sinks": {n: c.as_dict() for n, c in sorted(self.sinks.items())},
                 "elapsed_secs": round(time.monotonic() - self.started, 3)}
 
 
@@ -89,7 +101,8 @@ class Pipeline:
         # mid-run gets its records later, in order, instead of stopping capture.
         self._outputs: list[Sink | Spool] = [
             s if isinstance(s, StdoutSink) or not spool else
-            Spool(s, dropped=self.counters.dropped) for s in self.sinks]
+            Spool(s, dropped=self.counters.dropped, stats=self.counters.sink(s.name))
+            for s in self.sinks]
         self.writer = writer or Writer()
         self.decoders = decoders if decoders is not None else DecoderChain()
         self.processors = list(processors)
@@ -117,6 +130,26 @@ class Pipeline:
         stamped = [self.writer.stamp(r) for r in records]
         self.counters.records += len(stamped)
         await self._write(stamped)
+
+    def metrics(self) -> dict[str, Any]:
+        """The counters now, with what waits: queue depth per source, spooled
+        records per sink (the dashboard and /metrics read this)."""
+        c = self.counters
+        out_dict = c.as_dict()
+        for out in self._outputs:
+            sink = out.sink if isinstance(out, Spool) else out
+            out_dict["sinks"].setdefault(out.name, ComponentCounters().as_dict()).update(
+                {k: v for k in SINK_COUNTS if isinstance(v := getattr(sink, k, None), int)})
+        out_dict["queue_depth"] = self._queue.qsize()
+        out_dict["queue_limit"] = self._queue.maxsize
+        out_dict["spooled"] = sum(s.queue_depth for s in c.sinks.values())
+        out_dict["dropped_total"] = sum(c.dropped.values())
+        return out_dict
+
+    def reopen(self) -> None:
+        """SIGHUP: the sinks that write files reopen them (logrotate moved them)."""
+        for sink in self.sinks:
+            sink.reopen()
 
     def stop(self) -> None:
         """Ask for a graceful stop: what was received is written, sinks flushed."""
@@ -203,7 +236,9 @@ class Pipeline:
 
     async def _pump(self, source: Source) -> None:
         try:
+            stats = self.counters.source(source.name)
             async for batch in source.stream():
+                stats.queue_depth += 1  # until _handle takes it
                 await self._queue.put((source, batch))
         except asyncio.CancelledError:
             raise
@@ -263,14 +298,19 @@ class Pipeline:
     async def _close_sources(self) -> None:
         health = self.counters.health
         records = [self.writer.new(EventType.LOG_CLOSE, name, reason="stopped",
-                                   **health.down(name, "stopped").fields())
+                                   **health.down(name, "stopped").fields(),
+                                   counters=self.counters.source(name).as_dict())
                    for name in sorted(self._open)]
         self._open.clear()
         if records:
+            # the last one also says what the sinks did (up to this write)
+            records[-1]["sinks"] = self.metrics()["sinks"]
             await self._write(records)
 
     async def _handle(self, source: Source, batch: Batch) -> bool:
         """Turn one batch into records, write them, ack. True when -C is reached."""
+        stats = self.counters.source(source.name)
+        stats.queue_depth -= 1
         if self.pool is not None:
             if batch.items and all(type(i) is Message for i in batch.items):
                 return await self._submit(source, batch)
@@ -280,6 +320,7 @@ class Pipeline:
             # flush (make durable) only when a broker waits for our ack: sinks that
             # buffer (the stores) then write large batches on their own schedule
             await self._write(records, durable=batch.ack is not None)
+            stats.sent += len(records)
         if batch.ack is not None and not done:
             batch.ack()
         # Let the sources read their sockets between batches: a NATS server
@@ -325,6 +366,9 @@ class Pipeline:
             c.bytes_in += size
             c.decode_errors += errors
             c.per_source[sub.source.name] += n
+            stats = c.source(sub.source.name)
+            stats.received += n
+            stats.errors += errors
             if sub.items:
                 c.health.seen(sub.source.name, sub.items[-1].received)
             batch = RecordBatch.from_lines(lines, n, known_keys=known)
@@ -335,6 +379,7 @@ class Pipeline:
                 # for the ticker, which writes them after those batches
                 self._held_alerts += self.detector.process(batch.records)
             await self._write_batch(batch, durable=sub.batch.ack is not None)
+            stats.sent += n
             if sub.batch.ack is not None and not sub.done:
                 sub.batch.ack()
 
@@ -346,6 +391,7 @@ class Pipeline:
         name = source.name
         decode = self.decoders.decode
         c = self.counters
+        stats = c.source(name)
         out: list[Record] = []
         limit = self.count
         done = False
@@ -356,6 +402,7 @@ class Pipeline:
                 rec = message_record(item, seq, wid, name, clock, decode)
                 if "decode_error" in rec:
                     c.decode_errors += 1
+                    stats.errors += 1
                 c.received += 1
                 c.bytes_in += rec["size"]
                 self._messages += 1
@@ -377,6 +424,7 @@ class Pipeline:
                 rec.update(item)
                 if rec.get("kind") == Kind.STATS and rec.get("event") == "dropped":
                     c.dropped[str(rec.get("reason"))] += int(rec.get("count", 0))
+                    stats.dropped[str(rec.get("reason"))] += int(rec.get("count", 0))
                 out.append(rec)
                 seq += 1
                 continue
@@ -386,6 +434,7 @@ class Pipeline:
         writer.seq = seq
         c.records += len(out)
         c.per_source[name] += len(out)
+        stats.received += len(out)
         if last is not None:
             c.health.seen(name, last.received)
         if out and self.processors:
@@ -404,7 +453,8 @@ class Pipeline:
                                    **{**health.up(source.name).fields(), **info})
         self._open.discard(source.name)
         state = health.down(source.name, item.info.get("reason")).fields()
-        return self.writer.new(EventType.LOG_CLOSE, source.name, **{**state, **item.info})
+        return self.writer.new(EventType.LOG_CLOSE, source.name, **{**state, **item.info},
+                               counters=self.counters.source(source.name).as_dict())
 
     async def _write(self, records: list[Record], *, durable: bool = True) -> None:
         await self._write_batch(RecordBatch(records), durable=durable)
@@ -415,11 +465,15 @@ class Pipeline:
                 try:
                     if isinstance(out, Spool):
                         await out.write(batch, durable=durable)
-                    else:
+                    else:  # stdout: not spooled, counted here
+                        stats = self.counters.sink(out.name)
+                        stats.received += len(batch)
                         await out.write(batch)
                         if durable:
                             await out.flush()
+                        stats.sent += len(batch)
                 except SinkError:
                     self.counters.errors[f"sink:{out.name}"] += 1
+                    self.counters.sink(out.name).errors += 1
                     raise
         self.counters.written += len(batch)

@@ -1,5 +1,6 @@
-"""Timing-true replay: the ``kind: message`` records of a capture file published
-again, with their original spacing divided by ``speed``.
+"""Timing-true replay: the ``kind: message`` records of a capture file (or of a
+store, chosen by bustap query's filters) published again, with their
+original spacing divided by ``speed``.
 
 A message record holds what is needed to publish it again: ``topic``,
 ``qos``, ``retain``, ``headers`` (NATS headers / MQTT 5 user properties),
@@ -25,8 +26,8 @@ import contextlib
 import gzip
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Generator, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -36,6 +37,7 @@ from .errors import ConfigError, ConnectError
 from .net.mqtt import MqttClient
 from .record import Record, parse_timestamp
 from .sources.base import SourceOptions
+from .store.query import Filters
 from .topics import is_nats_subject_valid, validate_mqtt_topic
 from .urls import Url, parse_url
 
@@ -83,20 +85,45 @@ def open_records(path: Path) -> IO[bytes]:
 
 def outgoing(lines: Iterator[bytes], stats: ReplayStats) -> Iterator[Outgoing]:
     """The message records of a JSON lines stream, ready to publish."""
-    for line in lines:
-        if not line.strip():
-            continue
-        try:
-            rec = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            stats.skipped["bad_line"] += 1
-            continue
+
+    def records() -> Iterator[Any]:
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                yield orjson.loads(line)
+            except orjson.JSONDecodeError:
+                stats.skipped["bad_line"] += 1
+
+    return outgoing_records(records(), stats)
+
+
+def outgoing_records(records: Iterable[Any], stats: ReplayStats) -> Iterator[Outgoing]:
+    """The message records among ``records`` (a file's, a store's), ready to publish."""
+    for rec in records:
         if not isinstance(rec, dict) or rec.get("kind") != "message":
             continue
         try:
             yield _outgoing(rec)
         except (ValueError, TypeError, KeyError):
             stats.skipped["bad_record"] += 1
+
+
+def file_messages(path: Path, stats: ReplayStats) -> Generator[Outgoing, None, None]:
+    """The messages of a capture file (.jsonl or .jsonl.gz)."""
+    with open_records(path) as f:
+        yield from outgoing(iter(f), stats)
+
+
+def store_messages(target: str, filters: Filters, stats: ReplayStats
+                   ) -> Generator[Outgoing, None, None]:
+    """The messages of a store that match ``filters`` (bustap query's), in time order."""
+    from .store.backend import open_store
+    from .store.search import iterate
+
+    with open_store(target) as store:
+        for chunk in iterate(store, replace(filters, kinds=["message"])):
+            yield from outgoing_records(chunk, stats)
 
 
 def _outgoing(rec: Record) -> Outgoing:
@@ -280,16 +307,21 @@ async def connect_publisher(target: str, options: SourceOptions, *, qos: int | N
                       "or tls://", value=url.redacted)
 
 
-async def replay(path: Path, publisher: Publisher, *, speed: float | None, stats: ReplayStats,
-                 loop: bool = False, progress: Callable[[int], None] | None = None) -> None:
-    """Publish the file's messages at their pace (``speed`` None: as fast as possible)."""
+async def replay(messages: Callable[[], Generator[Outgoing, None, None]], publisher: Publisher, *,
+                 speed: float | None, stats: ReplayStats, loop: bool = False,
+                 progress: Callable[[int], None] | None = None) -> None:
+    """Publish the messages at their pace (``speed`` None: as fast as possible);
+    ``messages()`` is called again for each pass of a loop."""
     clock = asyncio.get_running_loop().time
     while True:
         start = clock()
         t0: float | None = None
-        with open_records(path) as f:
-            for msg in outgoing(iter(f), stats):
+        with contextlib.closing(messages()) as stream:
+            for msg in stream:
                 if t0 is None:
+                    # the clock starts with the first message, not before the
+                    # store's query or the file's first lines were read
+                    start = clock()
                     t0 = msg.at
                     stats.first_time = stats.first_time or msg.at
                 if speed is not None:

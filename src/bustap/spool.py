@@ -28,6 +28,7 @@ from .backoff import backoff
 from .errors import SinkError
 from .record import loads
 from .sinks import RecordBatch, Sink
+from .telemetry import ComponentCounters
 
 log = logging.getLogger("bustap.spool")
 
@@ -46,6 +47,7 @@ def spool_dir() -> Path:
 class Spool:
     def __init__(self, sink: Sink, *, directory: Path | None = None,
                  max_bytes: int = DEFAULT_MAX_BYTES, dropped: Counter[str] | None = None,
+                 stats: ComponentCounters | None = None,
                  backoff_initial_secs: float = 0.5, backoff_max_secs: float = 30.0) -> None:
         self.sink = sink
         key = hashlib.sha256(sink.name.encode()).hexdigest()[:16]
@@ -54,6 +56,8 @@ class Spool:
         self.offset_path = self.dir / f"{key}.offset"
         self.max_bytes = max_bytes
         self.dropped = dropped if dropped is not None else Counter()
+        #: this sink's self-metrics (received, sent, spooled, dropped, errors)
+        self.stats = stats if stats is not None else ComponentCounters()
         self.spooled = 0
         self.replayed = 0
         self._initial = backoff_initial_secs
@@ -83,6 +87,7 @@ class Spool:
             self._kick()
 
     async def write(self, batch: RecordBatch, *, durable: bool = True) -> None:
+        self.stats.received += len(batch)
         if self._task is not None or self._backlog:
             self._append(batch)
             self._kick()
@@ -91,15 +96,18 @@ class Spool:
         try:
             await self.sink.write(batch)
             accepted = True
+            self.stats.sent += len(batch)
             if durable:
                 await self.sink.flush()
         except SinkError as exc:
+            self.stats.errors += 1
             log.warning("%s: %s; spooling to %s until it is back", self.name, exc.reason,
                         self.path)
             # A buffering sink reports an earlier chunk that failed with the
             # records it could not write: they go to the spool first.
             lost = getattr(exc, "records", None)
             if lost:
+                self.stats.sent -= len(lost)  # accepted into its buffer, never written
                 self._append(RecordBatch(list(lost)))
             if not accepted:
                 self._append(batch)
@@ -114,6 +122,7 @@ class Spool:
         size = self.path.stat().st_size if self.path.exists() else 0
         if size + len(data) > self.max_bytes:
             self.dropped["spool_full"] += len(batch)
+            self.stats.dropped["spool_full"] += len(batch)
             log.error("%s: spool full (%d bytes): %d records dropped", self.name, size,
                       len(batch))
             return
@@ -126,11 +135,14 @@ class Spool:
                 os.close(fd)
         except OSError as exc:
             self.dropped["spool_error"] += len(batch)
+            self.stats.dropped["spool_error"] += len(batch)
             log.error("%s: cannot spool to %s (%s): %d records dropped", self.name, self.path,
                       exc.strerror or exc, len(batch))
             return
         self._backlog = True
         self.spooled += len(batch)
+        self.stats.spooled += len(batch)
+        self.stats.queue_depth += len(batch)
 
     def _kick(self) -> None:
         if self._task is None and not self._closing:
@@ -152,6 +164,7 @@ class Spool:
                     return
                 except SinkError as exc:
                     attempt += 1
+                    self.stats.errors += 1
                     log.info("%s: still down (%s)", self.name, exc.reason)
         finally:
             self._task = None
@@ -173,9 +186,13 @@ class Spool:
             await self.sink.flush()
             offset += sum(len(line) for line in lines)
             self.replayed += len(records)
+            self.stats.sent += len(records)
+            # (a backlog of an earlier run was not counted in)
+            self.stats.queue_depth = max(0, self.stats.queue_depth - len(records))
             self.offset_path.write_text(str(offset))
         # Nothing was appended since the last read (no await in between): empty it.
         self._backlog = False
+        self.stats.queue_depth = 0
         self.path.unlink(missing_ok=True)
         self.offset_path.unlink(missing_ok=True)
         log.warning("%s: back; %d spooled records replayed", self.name, self.replayed)
@@ -198,6 +215,7 @@ class Spool:
             # the last inserts failed as the sink closed: keep them for the next start
             lost = getattr(exc, "records", None)
             if lost:
+                self.stats.sent -= len(lost)
                 self._append(RecordBatch(list(lost)))
                 log.warning("%s: %d records spooled to %s, replayed at the next start",
                             self.name, len(lost), self.path)

@@ -114,3 +114,36 @@ def test_bad_speed_and_target() -> None:
     assert r.returncode == 2 and "--speed" in r.stderr
     r = run_bustap("replay", __file__, "--to", "amqp://u:pw@127.0.0.1/")
     assert r.returncode == 2 and "replay publishes to" in r.stderr and "u:pw" not in r.stderr
+
+
+def test_replay_from_a_store_with_query_filters(
+        mosquitto_factory: Callable[..., Mosquitto], bustap_bg: BgFactory,
+        tmp_path: Path) -> None:
+    broker = mosquitto_factory(name="origin")
+    store = tmp_path / "capture.duckdb"
+    b = bustap_bg("capture", broker.url, "-t", "rp/#", "--qos", "2", "-o", str(store),
+                  out="capture.jsonl")
+    b.wait_ready()
+    asyncio.run(publish_traffic(broker.port))
+    b.wait_for(lambda rs: sum(r.get("kind") == "message" for r in rs) >= len(TRAFFIC))
+    assert b.stop() == 0
+    orig = [m for m in messages(b.out) if m["topic"] == "rp/json"]
+
+    target = mosquitto_factory(name="target")
+    again = bustap_bg("capture", target.url, "-t", "rp/#", "--qos", "2", out="replayed.jsonl")
+    again.wait_ready()
+    r = run_bustap("replay", "--store", str(store), "-t", "rp/json", "--since", "1h",
+                   "--where", "qos = 1", "--to", target.url, "--speed", "2")
+    assert r.returncode == 0, r.stderr
+    assert "replayed 2 messages" in r.stderr
+    again.wait_for(lambda rs: sum(x.get("kind") == "message" for x in rs) >= 2)
+    again.stop()
+    got = messages(again.out)
+    assert [{k: o.get(k) for k in SAME} for o in orig] == [{k: a.get(k) for k in SAME}
+                                                             for a in got]
+    assert got[1]["properties"] == orig[1]["properties"]
+    for want, have in zip(gaps(orig), gaps(got), strict=True):
+        assert abs(want / 2 - have) < 0.05, (gaps(orig), gaps(got))
+
+    r = run_bustap("replay", str(b.out), "-t", "rp/json", "--to", target.url)
+    assert r.returncode == 2 and "--store" in r.stderr

@@ -77,12 +77,17 @@ def source_options(args: argparse.Namespace) -> SourceOptions:
     )
 
 
-async def run_pipeline(pipeline: Pipeline, *helpers: Coroutine[Any, Any, None]) -> Counters:
+async def run_pipeline(pipeline: Pipeline, *helpers: Coroutine[Any, Any, None],
+                       reopen_on_hup: bool = False) -> Counters:
     """Run until done or SIGINT/SIGTERM (a graceful stop: what was received is
-    written), with helper tasks (dump ticker, progress bar) cancelled at the end."""
+    written), with helper tasks (dump ticker, progress bar) cancelled at the end.
+    ``reopen_on_hup``: SIGHUP reopens the files written (a service's logrotate;
+    a capture in a terminal still ends when the terminal closes)."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, pipeline.stop)
+    if reopen_on_hup:
+        loop.add_signal_handler(signal.SIGHUP, pipeline.reopen)
     tasks = [asyncio.create_task(h) for h in helpers]
     try:
         return await pipeline.run()

@@ -195,6 +195,10 @@ def _summary(c: Counters, detector: Any = None) -> None:
     if brokers["brokers"] > 1:
         ever = sum(h.connects > 0 for h in c.health.brokers.values())
         alerts += f"; brokers {ever} of {brokers['brokers']} reached"
+    for name, sink in sorted(c.sinks.items()):  # a sink that was down on the way
+        if sink.spooled:
+            alerts += (f"; {name}: {sink.spooled} spooled, {sink.queue_depth} left for "
+                       "the next start")
     print(f"bustap: {c.received} messages, {c.written} records written in "
           f"{c.as_dict()['elapsed_secs']}s; dropped {dropped}; decode errors {c.decode_errors}"
           f"{alerts}", file=sys.stderr)

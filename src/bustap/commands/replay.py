@@ -1,4 +1,5 @@
-"""``bustap replay FILE.jsonl --to URL [--speed 1.0|N|max]``: timing-true replay."""
+"""``bustap replay FILE.jsonl|--store S [filters] --to URL [--speed 1.0|N|max]``:
+timing-true replay."""
 
 from __future__ import annotations
 
@@ -7,14 +8,16 @@ import asyncio
 import contextlib
 import signal
 import sys
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..replay import ReplayStats, connect_publisher, replay
+from ..replay import Outgoing, ReplayStats, connect_publisher, file_messages, replay, store_messages
 from ._common import add_connection_flags, run_async, source_options
+from ._store import add_filter_flags, filters_from_args
 
-HELP = "publish the messages of a capture file again, with their original timing"
+HELP = "publish the messages of a capture file or store again, with their original timing"
 
 
 def register(sub: Any) -> None:
@@ -25,10 +28,13 @@ def register(sub: Any) -> None:
         epilog="examples:\n"
         "  bustap replay incident.jsonl --to mqtt://127.0.0.1:1883\n"
         "  bustap replay capture.jsonl.gz --to nats://127.0.0.1:4222 --speed 10\n"
-        "  bustap replay capture.jsonl --to mqtt://lab:1883 --speed max --loop",
+        "  bustap replay capture.jsonl --to mqtt://lab:1883 --speed max --loop\n"
+        "  bustap replay --store bustap.duckdb -t 'sensors/#' --since 1h --to mqtt://lab:1883",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("file", metavar="FILE.jsonl", help="records written by capture "
-                   "(.jsonl or .jsonl.gz); its message records are published")
+    p.add_argument("file", metavar="FILE.jsonl", nargs="?", help="records written by "
+                   "capture (.jsonl or .jsonl.gz); its message records are published")
+    p.add_argument("--store", metavar="STORE", help="instead of a file: the messages of "
+                   "this store (path.duckdb, postgresql://...) that match the filters")
     p.add_argument("--to", required=True, metavar="URL",
                    help="broker to publish to: mqtt://, mqtts://, nats://, tls://")
     p.add_argument("--speed", default="1", metavar="1.0|N|max",
@@ -38,6 +44,7 @@ def register(sub: Any) -> None:
     p.add_argument("--loop", action="store_true", help="start again at the end (until Ctrl-C)")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar (there is none anyway unless stderr is a terminal)")
+    add_filter_flags(p)
     add_connection_flags(p)
     p.set_defaults(func=run)
 
@@ -56,14 +63,28 @@ def parse_speed(raw: str) -> float | None:
 
 def run(args: argparse.Namespace) -> int:
     speed = parse_speed(args.speed)
-    path = Path(args.file)
-    if not path.is_file():
-        raise ConfigError(f"no such file: {args.file}", value=args.file)
-    options = source_options(args)
     stats = ReplayStats()
+    if (args.file is None) == (args.store is None):
+        raise ConfigError("replay needs FILE.jsonl or --store STORE (one of them)",
+                          value=args.file or args.store or "")
+    messages: Callable[[], Generator[Outgoing, None, None]]
+    if args.store is not None:
+        filters, target = filters_from_args(args), args.store
+        messages = lambda: store_messages(target, filters, stats)  # noqa: E731
+        label = _redacted(target)
+    else:
+        path = Path(args.file)
+        if not path.is_file():
+            raise ConfigError(f"no such file: {args.file}", value=args.file)
+        if any(getattr(args, f) for f in FILTERS):
+            raise ConfigError("the filters choose messages of a --store; a file is "
+                              "replayed whole", value=args.file)
+        messages = lambda: file_messages(path, stats)  # noqa: E731
+        label = path.name
+    options = source_options(args)
     show = sys.stderr.isatty() and not args.no_progress
 
-    interrupted = run_async(_run(path, args, options, speed, stats, show))
+    interrupted = run_async(_run(messages, label, args, options, speed, stats, show))
     shown = "max" if speed is None else f"{speed:g}x"
     span = (stats.last_time or 0) - (stats.first_time or 0)
     parts = [f"{stats.published} messages ({stats.bytes} bytes) to {_redacted(args.to)} in "
@@ -84,10 +105,17 @@ def _redacted(url: str) -> str:
     return redact(url)
 
 
-async def _run(path: Path, args: argparse.Namespace, options: Any, speed: float | None,
+#: the filter flags of add_filter_flags (argparse dests)
+FILTERS = ("topic", "since", "until", "device", "event", "severity", "client", "kind",
+           "event_type", "grep", "where")
+
+
+async def _run(messages: Callable[[], Generator[Outgoing, None, None]], label: str,
+               args: argparse.Namespace, options: Any, speed: float | None,
                stats: ReplayStats, show: bool) -> bool:
     publisher = await connect_publisher(args.to, options, qos=args.replay_qos, stats=stats)
-    task = asyncio.ensure_future(_replay(path, publisher, speed, stats, args.loop, show))
+    task = asyncio.ensure_future(_replay(messages, label, publisher, speed, stats, args.loop,
+                                         show))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)
@@ -104,25 +132,19 @@ async def _run(path: Path, args: argparse.Namespace, options: Any, speed: float 
         await publisher.close()
 
 
-async def _replay(path: Path, publisher: Any, speed: float | None, stats: ReplayStats,
-                  loop: bool, show: bool) -> None:
+async def _replay(messages: Callable[[], Generator[Outgoing, None, None]], label: str,
+                  publisher: Any, speed: float | None, stats: ReplayStats, loop: bool,
+                  show: bool) -> None:
     if not show:
-        await replay(path, publisher, speed=speed, stats=stats, loop=loop)
+        await replay(messages, publisher, speed=speed, stats=stats, loop=loop)
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    total = None if loop else sum(1 for _ in _message_lines(path))
+    # one pass to count them (the bar's total); the real pass counts what it skips
+    total = None if loop else sum(1 for _ in messages())
+    stats.skipped.clear()
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   transient=True) as progress:
-        bar = progress.add_task(path.name, total=total)
-        await replay(path, publisher, speed=speed, stats=stats, loop=loop,
+        bar = progress.add_task(label, total=total)
+        await replay(messages, publisher, speed=speed, stats=stats, loop=loop,
                      progress=lambda _n: progress.advance(bar))
-
-
-def _message_lines(path: Path) -> Any:
-    from ..replay import open_records
-
-    with open_records(path) as f:
-        for line in f:
-            if b'"kind":"message"' in line:
-                yield line

@@ -41,5 +41,5 @@ def run(args: argparse.Namespace) -> int:
         helpers.append(pipeline_server(cfg.web, pipeline))
         host, port = cfg.web.address
         print(f"bustap: dashboard on http://{host}:{port}/", file=sys.stderr)
-    run_async(run_pipeline(pipeline, *helpers))
+    run_async(run_pipeline(pipeline, *helpers, reopen_on_hup=True))
     return 0

@@ -334,8 +334,11 @@ class MqttProtocol(asyncio.Protocol):
                 del buf[:pos]
         if pending:
             self.wakeup.set()
-            if len(pending) >= self.opts.max_pending and not self.paused and self.transport:
+            if len(pending) >= self.opts.max_pending and not self.paused and self.transport \
+                    and not self.acks:
                 # Backpressure: stop reading the socket, so TCP pushes back on the broker.
+                # Not while an ack is awaited: a resumed session's backlog comes
+                # before the SUBACK, which would never be read (kill -9 at scale).
                 self.paused = True
                 self.transport.pause_reading()
 
@@ -509,7 +512,10 @@ class MqttClient:
         fut: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
         self.proto.acks[pid] = fut
         self.proto.write(data)
-        return await asyncio.wait_for(fut, self.opts.connect_timeout)
+        try:
+            return await asyncio.wait_for(fut, self.opts.connect_timeout)
+        finally:
+            self.proto.acks.pop(pid, None)
 
     async def subscribe(self, filters: list[tuple[str, int]]) -> list[int]:
         """Subscribe to (filter, qos) pairs; returns the granted codes, one each."""

@@ -82,5 +82,9 @@ class Sink(ABC):  # noqa: B024 - every method has a sensible default but write
     async def aclose(self) -> None:
         await self.flush()
 
+    def reopen(self) -> None:  # noqa: B027
+        """Reopen the files written (SIGHUP, after logrotate moved them); most
+        sinks have none."""
+
     async def healthcheck(self) -> bool:
         return True

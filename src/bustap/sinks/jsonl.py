@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
+import logging
 import os
 import shutil
 import sys
@@ -28,6 +29,8 @@ from ..errors import ConfigError, SinkError
 from ..urls import Url
 from . import register_sink
 from .base import RecordBatch, Sink
+
+log = logging.getLogger("bustap.sinks")
 
 
 @register_sink("file")
@@ -80,6 +83,21 @@ class JsonlFileSink(Sink):
             self._open_file()
         except OSError as exc:
             raise SinkError(str(self.path), exc.strerror or str(exc)) from exc
+
+    def reopen(self) -> None:
+        """A new file at the path (logrotate moved the old one): the new one is
+        opened before the old one is closed, so a failure keeps writing there."""
+        if self.fd is None:
+            return
+        old = self.fd
+        try:
+            self._open_file()
+        except OSError as exc:
+            log.error("%s: cannot reopen: %s; still writing the old file", self.path,
+                      exc.strerror or exc)
+            return
+        os.close(old)
+        log.info("%s: reopened", self.path)
 
     def _open_file(self) -> None:
         self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)

@@ -1,7 +1,8 @@
 """``/metrics`` in the Prometheus text format (prometheus-client).
 
 Inside ``bustap run`` the pipeline's own counters (received, written,
-dropped by reason, errors, per source, queue depth, spooled) and the
+dropped by reason, errors, per source, queue depth, spooled; the same per
+component as ``bustap_component_*{component, name}``) and the
 per-topic counters of :class:`TopicCounter` are exported as they are.
 ``bustap serve`` alone has no pipeline: it exports gauges read from the
 store at scrape time (records, messages and bytes per source, messages per
@@ -53,15 +54,36 @@ class TopicCounter:
 
 def pipeline_health(pipeline: Pipeline) -> dict[str, Any]:
     """The pipeline's counters plus what is waiting: queue depth, spooled records."""
-    from ..spool import Spool
+    return pipeline.metrics()
 
-    health = pipeline.counters.as_dict()
-    health["queue_depth"] = pipeline._queue.qsize()
-    health["queue_limit"] = pipeline._queue.maxsize
-    spools = [o for o in pipeline._outputs if isinstance(o, Spool)]
-    health["spooled"] = sum(s.spooled - s.replayed for s in spools)
-    health["dropped_total"] = sum(pipeline.counters.dropped.values())
-    return health
+
+#: per component counters (telemetry.py): metric name, key, help
+_COMPONENT = (("received", "records received"), ("sent", "records sent on"),
+              ("spooled", "records spooled to disk while the sink was down"),
+              ("errors", "failed writes and payloads kept raw"))
+
+
+def _components(h: dict[str, Any]) -> Iterator[Metric]:
+    """bustap_component_*{component="source"|"sink", name=...}: one family per counter."""
+    rows = [(kind, name, c) for kind in ("source", "sink")
+            for name, c in h[f"{kind}s"].items()]
+    for key, doc in _COMPONENT:
+        family = CounterMetricFamily(f"bustap_component_{key}", doc,
+                                     labels=["component", "name"])
+        for kind, name, c in rows:
+            family.add_metric([kind, name], c[key])
+        yield family
+    dropped = CounterMetricFamily("bustap_component_dropped", "records dropped, by reason",
+                                  labels=["component", "name", "reason"])
+    depth = GaugeMetricFamily("bustap_component_queue_depth", "what waits: batches in the "
+                              "pipeline queue (source), records in the spool (sink)",
+                              labels=["component", "name"])
+    for kind, name, c in rows:
+        for reason, n in sorted(c["dropped"].items()):
+            dropped.add_metric([kind, name, reason], n)
+        depth.add_metric([kind, name], c["queue_depth"])
+    yield dropped
+    yield depth
 
 
 class BustapCollector(Collector):
@@ -108,6 +130,7 @@ class BustapCollector(Collector):
                                 value=h["queue_depth"])
         yield GaugeMetricFamily("bustap_spooled", "records spooled to disk, not yet replayed",
                                 value=h["spooled"])
+        yield from _components(h)
 
     def _topic_counters(self, topics: TopicCounter) -> Iterator[Metric]:
         msgs = CounterMetricFamily("bustap_topic_messages", "messages per topic (capped)",
