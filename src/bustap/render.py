@@ -50,7 +50,7 @@ def pretty_line(rec: Record, colour: bool = False) -> str:
         if et == "log_close" and reason not in (None, "stopped"):
             what = "down"  # a broker of a fleet that is down is said once, with why
             extra = {"reason": reason, **extra}
-        detail = ", ".join(f"{k}={v}" for k, v in extra.items())
+        detail = ", ".join(_detail(k, v) for k, v in extra.items() if k != "sinks")
         return _c(f"{ts} # {what} {rec.get('source')} ({detail})", "2", colour)
     if et == "alert":
         resolved = rec.get("state") == "resolved"
@@ -74,6 +74,14 @@ def pretty_line(rec: Record, colour: bool = False) -> str:
         return f"{ts} {rec.get('broker', '')} {rec.get('event')}  {who}  " \
                f"{rec.get('topic') or rec.get('reason') or ''}".rstrip()
     return f"{ts} {kind or et} {orjson.dumps(rec).decode()}"
+
+
+def _detail(key: str, value: object) -> str:
+    """``key=value``; a table of counters as its non-zero numbers only."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items()
+                         if isinstance(v, int) and not isinstance(v, bool) and v) or f"{key}=-"
+    return f"{key}={value}"
 
 
 def _c(text: str, code: str, colour: bool) -> str:
