@@ -27,7 +27,7 @@ from typing import Any
 from ..errors import ConfigError, SinkError
 from ..record import Record
 from ..urls import Url
-from .base import RecordBatch, Sink
+from .base import RecordBatch, Sink, seconds_param
 
 log = logging.getLogger("bustap.sinks")
 
@@ -55,20 +55,6 @@ def _int_param(url: Url, name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
-def _float_param(url: Url, name: str, default: float) -> float:
-    raw = url.param(name)
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise ConfigError(f"sink {url.redacted}: {name} must be a positive number of "
-                          f"seconds, not {raw!r}", value=raw)
-    return value
-
-
 class BatchedStoreSink(Sink):
     """Base of the DuckDB and PostgreSQL sinks. Subclasses implement the
     blocking ``_connect``/``_insert``/``_prune``/``_disconnect`` (run in a
@@ -81,7 +67,7 @@ class BatchedStoreSink(Sink):
         super().__init__(url)
         self.batch_rows = _int_param(url, "batch_rows", 5_000)
         self.max_rows = max(_int_param(url, "max_rows", 20_000), self.batch_rows)
-        self.flush_secs = _float_param(url, "flush_secs", 0.5)
+        self.flush_secs = seconds_param(url, "flush_secs", 0.5)
         self.retain: timedelta | None = None
         retain = url.param("retain")
         if retain:

@@ -42,19 +42,6 @@ def flag_param(url: Url, name: str, default: bool = False) -> bool:
                       value=raw)
 
 
-def seconds_param(url: Url, name: str, default: float) -> float:
-    """A positive number of seconds from ``?name=`` (``default`` when absent)."""
-    raw = url.param(name) or str(default)
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise ConfigError(f"sink {url.redacted}: {name} must be a positive number, "
-                          f"not {raw!r}", value=raw)
-    return value
-
-
 def choice_param(url: Url, name: str, choices: tuple[str, ...], default: str) -> str:
     raw = url.param(name, default) or default
     if raw not in choices:

@@ -29,11 +29,10 @@ from ._bus import (
     flag_param,
     message_id,
     messages,
-    seconds_param,
     tls_context,
 )
 from ._template import Template
-from .base import RecordBatch, Sink
+from .base import RecordBatch, Sink, seconds_param
 
 log = logging.getLogger("bustap.sinks.amqp")
 

@@ -9,8 +9,22 @@ from __future__ import annotations
 from abc import ABC
 from typing import ClassVar
 
+from ..errors import ConfigError
 from ..record import Record, dumps_many, loads
 from ..urls import Url
+
+
+def seconds_param(url: Url, name: str, default: float) -> float:
+    """A positive number of seconds from ``?name=`` (``default`` when absent)."""
+    raw = url.param(name) or str(default)
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ConfigError(f"sink {url.redacted}: {name} must be a positive number of "
+                          f"seconds, not {raw!r}", value=raw)
+    return value
 
 
 class RecordBatch:

@@ -20,9 +20,9 @@ from ..errors import ConnectError, SinkError
 from ..net.nats import connect, connect_kwargs, error_text
 from ..urls import Url
 from . import register_sink
-from ._bus import TLS_PARAMS, check_params, describe, flag_param, messages, seconds_param
+from ._bus import TLS_PARAMS, check_params, describe, flag_param, messages
 from ._template import Template
-from .base import RecordBatch, Sink
+from .base import RecordBatch, Sink, seconds_param
 
 DEFAULT_SUBJECT = "bustap.{event_type}"
 TIMEOUT_SECS = 10.0
