@@ -11,6 +11,7 @@ a summary template, and optionally a window:
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +54,11 @@ def _path(text: Any, where_: str) -> tuple[str, tuple[str, ...]]:
     if not isinstance(text, str) or not text:
         raise ConfigError(f"{where_}: expected a field path like 'device' or 'fields.job'",
                           value=text)
+    return _parsed_path(text, where_)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_path(text: str, where_: str = "summary") -> tuple[str, tuple[str, ...]]:
     node = where.parse(f"{text} exists", what=where_)
     assert isinstance(node, where.Cond)
     return node.root, node.path
@@ -128,9 +134,7 @@ def render(template: str, rec: Record) -> str:
         name = m.group(1)
         if _SECRET.search(name.rsplit(".", 1)[-1]):
             return "[redacted]"
-        node = where.parse(f"{name} exists")
-        assert isinstance(node, where.Cond)
-        found, value = where.lookup(rec, node.root, node.path)
+        found, value = where.lookup(rec, *_parsed_path(name))
         if not found or value is None:
             return "-"
         text = value if isinstance(value, str) else where.as_text(value)
