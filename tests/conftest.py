@@ -85,7 +85,10 @@ def rabbitmq() -> Iterator[RabbitVhost]:
 def read_records(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
-    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+    data = path.read_bytes()
+    # a writer may be mid-line: only whole lines are records yet
+    data = data[:data.rfind(b"\n") + 1]
+    return [orjson.loads(line) for line in data.splitlines() if line.strip()]
 
 
 class Bustap:
