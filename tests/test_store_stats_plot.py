@@ -6,10 +6,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import pytest
-
-pytest.importorskip("matplotlib")
-
 from matplotlib.dates import num2date
 
 from bustap.store.stats import StatsResult, plot

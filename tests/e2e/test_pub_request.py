@@ -181,7 +181,6 @@ def test_owntracks_through_a_real_broker(mosquitto: Mosquitto, bustap_bg: BgFact
 
 def test_sparkplug_through_a_real_broker(mosquitto: Mosquitto, bustap_bg: BgFactory,
                                          tmp_path: Path) -> None:
-    pytest.importorskip("google.protobuf")
     from bustap.decode._sparkplug_schema import payload_class
 
     def blob(name: str, seq: int, metrics: list[dict[str, object]]) -> str:

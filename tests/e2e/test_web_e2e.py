@@ -47,8 +47,6 @@ severity = "warning"
 summary = "{topic}: {payload.temp} C"
 """
 
-needs_chromium = pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                    reason="chromium is not installed")
 
 
 def sources(mosq: Mosquitto, nats_server: NatsServer) -> list[str]:
@@ -126,7 +124,6 @@ def text_of(dom: str, id_: str) -> str:
     return m.group(1)
 
 
-@needs_chromium
 def test_page_in_chromium(store: Path, tmp_path: Path) -> None:
     srv = Serve(store)
     try:
@@ -165,7 +162,6 @@ def test_page_in_chromium(store: Path, tmp_path: Path) -> None:
         srv.stop()
 
 
-@needs_chromium
 def test_token_once_in_the_url_then_the_cookie(store: Path, tmp_path: Path) -> None:
     srv = Serve(store, env={"BUSTAP_WEB_TOKEN": "s3cret-t0ken"})
     try:
