@@ -35,15 +35,13 @@ import orjson
 
 from .errors import ConfigError, ConnectError
 from .net.mqtt import MqttClient
+from .publish import PUBLISH_PROPERTIES  # the ones a client may set
 from .record import Record, parse_timestamp
 from .sources.base import SourceOptions
 from .store.query import Filters
 from .topics import is_nats_subject_valid, validate_mqtt_topic
 from .urls import Url, parse_url
 
-#: MQTT 5 properties a PUBLISH may carry from a client (the others are the server's)
-PUBLISH_PROPERTIES = ("payload_format_indicator", "message_expiry_interval", "content_type",
-                      "response_topic", "correlation_data")
 MAX_IN_FLIGHT = 1_000
 
 

@@ -17,6 +17,7 @@ alert)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from ...record import Record
@@ -156,20 +157,29 @@ class ConnectionSurge(Detector):
 
     def _judge_totals(self, t: float, quiet: bool, out: list[Finding]) -> None:
         for (broker, src), (n, seq) in self.totals.items():
-            key = f"broker={broker},source={src}"
-            s = self._surge(key, self.min_open)
-            if s.firing:
-                if n < s.mark / 2:
-                    s.firing = False
-                    out.append(Clear(key, t))
-            elif quiet and n >= s.mark:
-                s.firing = True
-                out.append(Hit(key, {"broker": broker, "source": src}, broker,
-                               f"{broker}: {n} clients connected (normally "
-                               f"{s.base.mean:.0f})", [seq] if seq >= 0 else [], t, src, n))
-            else:
-                self._learn(s, n, self.min_open)
+            def hit(s: _Surge, key: str, broker: str = broker, src: str = src, n: int = n,
+                    seq: int = seq) -> Hit:
+                return Hit(key, {"broker": broker, "source": src}, broker,
+                           f"{broker}: {n} clients connected (normally {s.base.mean:.0f})",
+                           [seq] if seq >= 0 else [], t, src, n)
+
+            self._judge(f"broker={broker},source={src}", n, quiet, t, out, hit)
         self.totals.clear()
+
+    def _judge(self, key: str, n: int, quiet: bool, t: float, out: list[Finding],
+               hit: Callable[[_Surge, str], Hit]) -> None:
+        """A count of open connections against its learned mark: fire when
+        over it (and ``quiet``), clear under half of it, else learn."""
+        s = self._surge(key, self.min_open)
+        if s.firing:
+            if n < s.mark / 2:
+                s.firing = False
+                out.append(Clear(key, t))
+        elif quiet and n >= s.mark:
+            s.firing = True
+            out.append(hit(s, key))
+        else:
+            self._learn(s, n, self.min_open)
 
     # --- baselines ---------------------------------------------------------------------
 
@@ -210,21 +220,14 @@ class ConnectionSurge(Detector):
         # per listener once a bucket: by then an address behind it has fired
         quiet = not self.ctx.learning(t) and not self._address_firing()
         for lport, n in list(self.listeners.items()):
-            key = f"listener_port={lport}"
-            s = self._surge(key, self.min_open)
-            if s.firing:
-                if n < s.mark / 2:
-                    s.firing = False
-                    out.append(Clear(key, t))
-            elif quiet and n >= s.mark:
-                s.firing = True
+            def hit(s: _Surge, key: str, lport: Any = lport, n: int = n) -> Hit:
                 addrs = sum(1 for c in self.open.values()
                             if any(v[1] == lport for v in c.values()))
-                out.append(Hit(key, {"listener_port": lport}, f"port {lport}",
-                               f"{n} connections open on port {lport} from {addrs} "
-                               f"addresses (normally {s.base.mean:.0f})", [], t))
-            else:
-                self._learn(s, n, self.min_open)
+                return Hit(key, {"listener_port": lport}, f"port {lport}",
+                           f"{n} connections open on port {lport} from {addrs} "
+                           f"addresses (normally {s.base.mean:.0f})", [], t)
+
+            self._judge(f"listener_port={lport}", n, quiet, t, out, hit)
         self._judge_totals(t, quiet, out)
         return out
 
