@@ -6,10 +6,12 @@ A message record holds what is needed to publish it again: ``topic``,
 ``qos``, ``retain``, ``headers`` (NATS headers / MQTT 5 user properties),
 ``properties`` (MQTT 5: content type, payload format, expiry, response
 topic, correlation data) and the payload, which is restored from the
-record: base64 for ``binary``, UTF-8 for ``text``, the JSON value encoded
-compactly otherwise. A JSON payload that was not written compactly by its
-publisher comes back with the same value but other bytes: such records are
-counted as ``inexact`` (their ``size`` differs), never hidden.
+record: base64 for ``binary``, UTF-8 for ``text``, ``payload_raw`` for JSON
+that its publisher did not write as bustap would (capture keeps those
+bytes), the JSON value encoded compactly otherwise. A record whose payload
+comes back with another ``size`` (a capture file from before
+``payload_raw``, a payload a decoder redacted) is counted as ``inexact``,
+never hidden.
 
 The pace follows the records' ``timestamp`` (the time bustap received each
 message): message *i* is published ``(t_i - t_0) / speed`` seconds after
@@ -49,7 +51,7 @@ MAX_IN_FLIGHT = 1_000
 class ReplayStats:
     published: int = 0
     bytes: int = 0
-    inexact: int = 0  # payload restored with other bytes than received (JSON re-encoded)
+    inexact: int = 0  # payload restored with another size than received
     skipped: Counter[str] = field(default_factory=Counter)
     max_late_secs: float = 0.0  # the most a publish came after its due time
     started: float = field(default_factory=time.monotonic)
@@ -128,8 +130,10 @@ def _outgoing(rec: Record) -> Outgoing:
     topic = rec["topic"]
     if not isinstance(topic, str):
         raise TypeError("topic")
-    fmt, value = rec.get("format"), rec.get("payload")
-    if fmt == "binary" and isinstance(value, str):
+    fmt, value, raw = rec.get("format"), rec.get("payload"), rec.get("payload_raw")
+    if isinstance(raw, str):
+        payload = raw.encode("utf-8")
+    elif fmt == "binary" and isinstance(value, str):
         payload = base64.b64decode(value)
     elif fmt == "text" and isinstance(value, str):
         payload = value.encode("utf-8")

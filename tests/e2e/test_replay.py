@@ -24,11 +24,13 @@ BgFactory = Callable[..., Bustap]
 
 # (delay before it, topic, payload, qos, retain, properties, user properties)
 TRAFFIC: list[tuple[float, str, bytes, int, bool, dict[str, Any] | None, list[tuple[str, str]]]] = [
-    (0.0, "rp/json", b'{"temp":21.5,"unit":"C"}', 1, False, None, [("site", "lab")]),
+    # JSON as devices write it: spaces, an escape, 21.50, an integer past 64 bits
+    (0.0, "rp/json", b'{ "temp": 21.50, "unit": "\\u00b0C", "serial": 123456789012345678901234 }',
+     1, False, None, [("site", "lab")]),
     (0.30, "rp/text", "héllo wörld".encode(), 0, False, {"content_type": "text/plain"}, []),
     (0.05, "rp/bin", b"\x00\xff\xfe\x01binary", 1, False, None, []),
     (0.40, "rp/num", b"42", 2, True, {"payload_format_indicator": 1}, []),
-    (0.15, "rp/json", b'{"temp":22.0}', 1, False,
+    (0.15, "rp/json", b'{\n  "temp": 22.0\n}\n', 1, False,
      {"response_topic": "rp/reply", "correlation_data": b"\x01\x02"}, [("a", "1"), ("a", "2")]),
 ]
 
@@ -63,7 +65,7 @@ def captured(mosquitto_factory: Callable[..., Mosquitto], bustap_bg: BgFactory) 
     return b.out
 
 
-SAME = ("topic", "qos", "retain", "size", "format", "payload", "headers")
+SAME = ("topic", "qos", "retain", "size", "format", "payload", "payload_raw", "headers")
 
 
 @pytest.mark.parametrize("speed", [1.0, 2.0])

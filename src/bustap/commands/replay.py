@@ -92,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
     if speed is not None:
         parts.append(f"latest publish {stats.max_late_secs * 1000:.0f} ms behind its time")
     if stats.inexact:
-        parts.append(f"{stats.inexact} JSON payloads re-encoded (same value, other bytes)")
+        parts.append(f"{stats.inexact} payloads not as received (captured without "
+                     "payload_raw: same value, other bytes)")
     for reason, n in sorted(stats.skipped.items()):
         parts.append(f"{n} skipped ({reason})")
     print("bustap: replayed " + "; ".join(parts), file=sys.stderr)

@@ -13,6 +13,9 @@ generic format: JSON types parse as JSON, ``text/*`` stays text,
 ``payload_format_indicator`` 1 promises UTF-8. A decoder that fails leaves
 the record with the generic decoding and ``decode_error: "<decoder>:
 <reason>"``. Then the rule's device/event/severity expressions apply.
+A JSON payload whose value would be written back as other bytes (spaces,
+escapes, ``1.50``, integers past 64 bits, a decoder's rewrite) also keeps
+its text as ``payload_raw``: ``bustap replay`` sends the bytes received.
 """
 
 from __future__ import annotations

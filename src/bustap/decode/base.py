@@ -25,6 +25,9 @@ class Decoder(ABC):
     #: that is not JSON) or "any". The chain calls each sniffer only on what
     #: it can recognise, which keeps sniffing cheap per message.
     sniff_on: ClassVar[str] = "any"
+    #: The record's payload has secrets blanked: the bytes received are never
+    #: kept beside it (no ``payload_raw``).
+    redacts: ClassVar[bool] = False
 
     def claims(self, protocol: str, topic: str) -> bool:
         """Does this decoder want messages on this topic? Answered once per

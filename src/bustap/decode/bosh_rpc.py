@@ -62,6 +62,7 @@ _TASK_KEYS = ("agent_task_id", "job_state")
 class BoshRpc(Decoder):
     priority = 200
     sniff_on = "object"
+    redacts = True
 
     def claims(self, protocol: str, topic: str) -> bool:
         return _parse_subject(topic) is not None

@@ -295,6 +295,12 @@ class DecoderChain:
             route.rule.apply(msg, rec)
         if error is not None:
             rec["decode_error"] = error
+        if (rec["format"] == "json" and (decoder is None or not decoder.redacts)
+                and orjson.dumps(rec["payload"]) != payload):
+            # the value alone would come back as other bytes (spaces, escapes, 1.50,
+            # big integers, a decoder's rewrite): keep the bytes, for replay. Text and
+            # binary payloads are the bytes already.
+            rec["payload_raw"] = payload.decode("utf-8")
 
     def _sniff(self, payload: bytes, value: Any, parsed: bool) -> Decoder | None:
         if parsed:
