@@ -81,7 +81,7 @@ class JetStreamSink(NatsSink):
                 futures.append(await js.publish_async(
                     static or subject.render(record), body, stream=self.stream,
                     headers={"Nats-Msg-Id": message_id(record)}))
-            acks = await asyncio.wait_for(asyncio.gather(*futures), self.timeout)
+            acks = await self._confirmed(asyncio.gather(*futures))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
