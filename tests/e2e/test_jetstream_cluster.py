@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
 import urllib.request
 from collections import Counter
@@ -23,7 +24,7 @@ import nats
 import orjson
 import pytest
 from nats.js import api
-from tests.conftest import BUSTAP
+from tests.conftest import BUSTAP, Bustap
 from tests.fixtures.brokers import Mosquitto, NatsServer, free_port
 
 from bustap.net.mqtt import ConnectOptions, MqttClient
@@ -281,3 +282,64 @@ async def test_two_collectors_split_both_buses_into_r3_while_their_node_dies(
 
 def errors(tmp_path: Path) -> str:
     return "\n".join(f"{p.name}: {p.read_text()[-3000:]}" for p in tmp_path.glob("*.stderr"))
+
+
+def test_jetstream_source_on_a_cluster_url_survives_its_node(
+        cluster: list[NatsServer], bustap_bg: Callable[..., Bustap]) -> None:
+    """The source side: a durable consumer read through ``jetstream://n0,n1,n2/``
+    goes on from the next node when the one it reads from is killed, while the
+    stream is being written."""
+    n = 6000
+
+    async def create() -> None:
+        await wait_for_meta_leader(cluster[0])
+        nc = await nats.connect(cluster[1].url)
+        await nc.jetstream(timeout=10).add_stream(name="SRC", subjects=["src.>"],
+                                                  num_replicas=3)
+        await nc.close()
+
+    async def publish() -> None:
+        """Paced over ~8 s from a node that stays; a chunk the stream did not ack
+        (its leader being elected again) is sent again, de-duplicated by its ids."""
+        nc = await nats.connect(cluster[1].url)
+        js = nc.jetstream(timeout=10)
+        start = time.monotonic()
+        for lo in range(0, n, 100):
+            while True:
+                try:
+                    futs = [await js.publish_async(f"src.{i % 3}", b"%d" % i,
+                                                   headers={"Nats-Msg-Id": f"p{i}"})
+                            for i in range(lo, lo + 100)]
+                    await asyncio.wait_for(asyncio.gather(*futs), 3)
+                    break
+                except Exception:
+                    await asyncio.sleep(0.5)
+            await asyncio.sleep(max(0.0, start + 8.0 * (lo + 100) / n - time.monotonic()))
+        await nc.close()
+
+    asyncio.run(create())
+    servers = ",".join(f"127.0.0.1:{node.port}" for node in cluster)
+    cap = bustap_bg("capture", f"jetstream://{servers}/SRC?durable=tap&ack_wait_secs=2")
+    cap.wait_ready()
+    publisher = threading.Thread(target=asyncio.run, args=(publish(),))
+    publisher.start()
+
+    def numbers(recs: list[dict[str, Any]]) -> Counter[int]:
+        return Counter(int(r["payload"]) for r in recs if r.get("kind") == "message")
+
+    try:
+        cap.wait_for(lambda rs: sum(numbers(rs).values()) >= n // 3, 20)
+        assert cap.records()[0]["server_name"] == "n0"  # the first server of the list
+        cluster[0].proc.kill()  # type: ignore[union-attr]
+        cluster[0].proc.wait()  # type: ignore[union-attr]
+        at_kill = len(numbers(cap.records()))
+        recs = cap.wait_for(lambda rs: len(numbers(rs)) >= n, 45)
+    finally:
+        publisher.join(60)
+    assert cap.stop() == 0
+    got = numbers(cap.records())
+    inits = [r["server_name"] for r in recs if r["event_type"] == "log_init"]
+    print(f"{at_kill} received at the kill; {sum(got.values()) - n} duplicates; "
+          f"connected to {inits}")
+    assert at_kill < n and inits[0] == "n0" and inits[-1] in ("n1", "n2")
+    assert set(got) == set(range(n))  # loss zero
