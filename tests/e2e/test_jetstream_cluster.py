@@ -102,6 +102,30 @@ async def test_r3_stream_keeps_every_record_when_a_node_stops(
     assert [orjson.loads(m.data)["payload"] for m in got] == list(range(2000))
 
 
+async def test_sinks_creating_one_stream_at_once_wait_for_its_leader(
+        cluster: list[NatsServer]) -> None:
+    """Two collectors starting together both create the stream; the one that finds
+    it created has to wait for its leader, or its first batch gets no ack."""
+    await wait_for_meta_leader(cluster[0])
+    servers = ",".join(f"127.0.0.1:{n.port}" for n in cluster)
+
+    async def first_write(name: str) -> None:
+        sink = make_sink(f"jetstream://{servers}/RACE?subject=race.x&create=true&replicas=3")
+        await sink.open()
+        w = Writer(name)
+        try:
+            await sink.write(RecordBatch([w.new("log", "t", kind="message", payload=n)
+                                          for n in range(10)]))
+        finally:
+            await sink.aclose()
+
+    await asyncio.gather(first_write("a"), first_write("b"))
+    nc = await nats.connect(cluster[1].url)
+    info = await nc.jetstream().stream_info("RACE")
+    await nc.close()
+    assert info.state.messages == 20 and info.config.num_replicas == 3
+
+
 # --- two collectors, two buses, one R3 stream, a node killed mid-run -------------
 
 PER_BUS = 3000  # messages published on each bus
@@ -211,17 +235,14 @@ async def test_two_collectors_split_both_buses_into_r3_while_their_node_dies(
             inits.append(r)
 
     await watch.subscribe("taps.>", cb=on_record)
-    procs: list[subprocess.Popen[bytes]] = []
+    # both at once: each may find the stream missing and create it (create=true)
+    procs = [collector(name, tmp_path, mqtt, bus, sink) for name in ("a", "b")]
     try:
-        # one after the other: "a" creates the stream (create=true, replicas=3), "b"
-        # finds it with its leader elected
-        for name in ("a", "b"):
-            procs.append(collector(name, tmp_path, mqtt, bus, sink))
-            deadline = time.monotonic() + 20
-            while len({r["source"] for r in inits if r["writer_id"] == f"bustap/{name}"}) < 2:
-                assert all(p.poll() is None for p in procs), errors(tmp_path)
-                assert time.monotonic() < deadline, f"not ready: {inits} {errors(tmp_path)}"
-                await asyncio.sleep(0.1)
+        deadline = time.monotonic() + 20
+        while len({(r["writer_id"], r["source"]) for r in inits}) < 4:  # 2 sources each
+            assert all(p.poll() is None for p in procs), errors(tmp_path)
+            assert time.monotonic() < deadline, f"not ready: {inits} {errors(tmp_path)}"
+            await asyncio.sleep(0.1)
         # the first server of the list takes both sinks; make it the stream's leader
         # too: its death is then the worst case, failover and leader election at once
         assert sink_connections(n0) == 2
