@@ -76,6 +76,8 @@ url = "bustap.duckdb"            # required; also FILE.jsonl, postgresql://..., 
 # password_env = "BUSTAP_AMQP_PASSWORD"   # the URL's password, from the environment
 # [[sink]]                       # JetStream: acked, de-duplicated by Nats-Msg-Id
 # url = "jetstream://nats.example:4222/BUSTAP?subject=bustap.{kind}.{device}&create=true"
+# (a cluster, R3: "jetstream://n1:4222,n2:4222,n3:4222/BUSTAP?...&replicas=3"; any
+# NATS URL may list its servers so: when one goes away, the next live one takes over)
 # [[sink]]                       # core NATS
 # url = "nats://nats.example:4222/?subject=bustap.{event_type}.{device}"
 # [[sink]]                       # MQTT: QoS 1 acknowledged, the source's TLS options

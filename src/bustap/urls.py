@@ -21,6 +21,9 @@ class Url:
     username: str | None = field(default=None, repr=False)
     password: str | None = field(default=None, repr=False)
     query: dict[str, list[str]] = field(default_factory=dict)
+    #: every server the URL names, ``(host, port)``, the first being ``host``/``port``;
+    #: several only in a NATS URL (``nats://h1:4222,h2:4223``)
+    hosts: tuple[tuple[str, int | None], ...] = ()
 
     @property
     def redacted(self) -> str:
@@ -35,8 +38,11 @@ class Url:
 
 
 def parse_url(raw: str, *, default_ports: dict[str, int] | None = None) -> Url:
+    """A URL; a NATS URL's authority may list several servers, comma-separated,
+    with the credentials (if any) once, before the first: the nats CLI's form."""
+    first, more = _split_servers(raw)
     try:
-        parts = urlsplit(raw)
+        parts = urlsplit(first)
         port = parts.port
     except ValueError as exc:
         raise ConfigError(f"invalid URL {redact(raw)!r}: {exc}", value=redact(raw)) from exc
@@ -44,18 +50,58 @@ def parse_url(raw: str, *, default_ports: dict[str, int] | None = None) -> Url:
         raise ConfigError(f"URL {redact(raw)!r} has no scheme (e.g. mqtt://, nats://)",
                           value=redact(raw))
     scheme = parts.scheme.lower()
-    if port is None and default_ports:
-        port = default_ports.get(scheme)
+    ports = default_ports or {}
+    if port is None:
+        port = ports.get(scheme)
+    host = parts.hostname or ""
+    hosts = [(host, port)]
+    for item in more:
+        try:
+            extra = urlsplit(f"//{item}")
+            extra_port = extra.port
+        except ValueError as exc:
+            raise ConfigError(f"invalid URL {redact(raw)!r}: server {item!r}: {exc}",
+                              value=redact(raw)) from exc
+        if not extra.hostname or extra.username is not None or extra.path:
+            raise ConfigError(f"invalid URL {redact(raw)!r}: server {item!r} is not host[:port]"
+                              " (credentials go once, before the first server)",
+                              value=redact(raw))
+        hosts.append((extra.hostname, ports.get(scheme) if extra_port is None else extra_port))
     return Url(
         raw=raw,
         scheme=scheme,
-        host=parts.hostname or "",
+        host=host,
         port=port,
         path=unquote(parts.path),
         username=unquote(parts.username) if parts.username is not None else None,
         password=unquote(parts.password) if parts.password is not None else None,
         query=parse_qs(parts.query, keep_blank_values=True),
+        hosts=tuple(hosts),
     )
+
+
+def _split_servers(raw: str) -> tuple[str, list[str]]:
+    """``raw`` with only its first server, and the other servers of its list.
+    A comma in any other URL's host is an error that says so (urlsplit would
+    report a bad port, or take ``h1,h2`` for one host name)."""
+    scheme, sep, rest = raw.partition("://")
+    if not sep:
+        return raw, []
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority, tail = rest[:end], rest[end:]
+    userinfo, at, servers = authority.rpartition("@")
+    scheme = scheme.lower()
+    if "," not in servers or scheme in OWN_HOST_LISTS:
+        return raw, []
+    if scheme not in NATS_SCHEMES:
+        raise ConfigError(f"URL {redact(raw)!r} names several servers: only "
+                          f"{', '.join(f'{s}://' for s in sorted(NATS_SCHEMES))} URLs take a "
+                          "comma-separated list of servers", value=redact(raw))
+    first, *more = servers.split(",")
+    if not first or not all(more):
+        raise ConfigError(f"invalid URL {redact(raw)!r}: an empty server in its list",
+                          value=redact(raw))
+    return f"{scheme}{sep}{userinfo}{at}{first}{tail}", more
 
 
 def redact(raw: str) -> str:
@@ -81,4 +127,8 @@ def redact(raw: str) -> str:
 
 #: Schemes whose URLs may be written without "//" (``file:out.jsonl``).
 PATH_SCHEMES = frozenset({"file", "stdout", "duckdb"})
+#: Schemes whose authority may name several servers (the NATS clients' server list).
+NATS_SCHEMES = frozenset({"nats", "tls", "jetstream"})
+#: ... and those whose driver reads its own host list from the raw URL (libpq).
+OWN_HOST_LISTS = frozenset({"postgresql", "postgres"})
 SECRET_PARAMS = frozenset({"password", "pass", "token", "secret", "nkey", "seed", "auth_token"})

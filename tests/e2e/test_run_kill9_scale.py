@@ -10,16 +10,15 @@ MQTT_PUB): ``mosquitto_pub -l`` waits for each PUBACK and would take minutes.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import duckdb
 import pytest
 from tests.fixtures.brokers import Mosquitto
+from tests.fixtures.run import Tail, start, wait
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("kill9-scale")]
 
@@ -54,45 +53,6 @@ async def main(port, n):
 
 asyncio.run(main(int(sys.argv[1]), int(sys.argv[2])))
 """
-
-
-class Tail:
-    """Counts message records in a growing JSON lines file, reading only what is new."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.pos = 0
-        self.messages = 0
-        self.ended = False
-
-    def poll(self) -> None:
-        if not self.path.exists():
-            return
-        with self.path.open("rb") as f:
-            f.seek(self.pos)
-            data = f.read()
-        cut = data.rfind(b"\n") + 1  # whole lines only
-        self.pos += cut
-        chunk = data[:cut]
-        self.messages += chunk.count(b'"kind":"message"')
-        self.ended = self.ended or b'"payload":"end"' in chunk
-
-
-def start(cfg: Path, tmp_path: Path) -> subprocess.Popen[bytes]:
-    with (tmp_path / "run.stderr").open("ab") as err:
-        return subprocess.Popen([sys.executable, "-m", "bustap.cli", "run", "--no-detect",
-                                 str(cfg)], stdout=subprocess.DEVNULL, stderr=err,
-                                env={**os.environ, "BUSTAP_STATE_DIR": str(tmp_path / "state"),
-                                     "BUSTAP_SPOOL_DIR": str(tmp_path / "spool")})
-
-
-def wait(cond: object, what: str, proc: subprocess.Popen[bytes], tmp_path: Path,
-         timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():  # type: ignore[operator]
-        assert proc.poll() is None, (tmp_path / "run.stderr").read_text()
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
 
 
 def test_kill9_mid_100k_qos1_into_duckdb_loses_nothing(

@@ -33,6 +33,10 @@ def parse_targets(raw_urls: list[str]) -> list[Url]:
             known = ", ".join(f"{s}://" for s in _CHECKS)
             raise ConfigError(f"cannot audit {url.redacted!r}: scheme {url.scheme}:// is not "
                               f"one of {known}", value=url.redacted)
+        if len(url.hosts) > 1:
+            # each server is its own posture (version, TLS, auth): one report per target
+            raise ConfigError(f"cannot audit {url.redacted!r}: it names {len(url.hosts)} "
+                              "servers; give each as a URL of its own", value=url.redacted)
         if _CHECKS[url.scheme] is audit_nats:
             monitor_port(url, 8222)  # a bad ?monitor= is a usage error before any scan
     return urls

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..errors import ConfigError, ConnectError
 from ..urls import Url
@@ -21,7 +24,9 @@ def connect_kwargs(url: Url, *, username: str | None = None, password: str | Non
     tls = url.scheme in ("tls", "natss") or bool(tls_ca or tls_cert or insecure)
     scheme = "tls" if tls else "nats"
     kwargs: dict[str, Any] = {
-        "servers": [f"{scheme}://{url.host or '127.0.0.1'}:{url.port or 4222}"],
+        # every server of the URL, in its order: connect() tries each in turn
+        "servers": [f"{scheme}://{_netloc(host or '127.0.0.1', port or 4222)}"
+                    for host, port in url.hosts or ((url.host, url.port),)],
         "name": name,
         "connect_timeout": connect_timeout,
         "allow_reconnect": False,  # bustap's own supervisor reconnects and marks the gap
@@ -50,15 +55,50 @@ def connect_kwargs(url: Url, *, username: str | None = None, password: str | Non
     return kwargs
 
 
+def _netloc(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 async def connect(url: Url, kwargs: dict[str, Any], *,
                   error_cb: Callable[[Exception], Awaitable[None]] | None = None,
                   closed_cb: Callable[[], Awaitable[None]] | None = None) -> Any:
-    """Connect with nats-py; every failure becomes a one-line ConnectError
-    naming the redacted URL (nats-py errors never include our credentials)."""
+    """Connect to the first of ``kwargs["servers"]`` that takes the connection;
+    when none does, one ConnectError naming the redacted URL and each server's
+    reason (nats-py errors never include our credentials), fatal only when
+    every server refused for good (TLS, authentication).
+
+    The list is rotated in place past the server connected to, so that the
+    next connect() with the same kwargs, after this connection is lost, tries
+    the other servers first and the lost one last: a cluster's client fails
+    over to the next live node without waiting on a dead one."""
+    servers: list[str] = kwargs["servers"]
+    failures: list[tuple[str, ConnectError]] = []
+    for i, server in enumerate(list(servers)):
+        attempt = {**kwargs, "servers": [server]}
+        if "tls_hostname" in attempt:
+            # each server's certificate is checked against its own name
+            attempt["tls_hostname"] = urlsplit(server).hostname or attempt["tls_hostname"]
+        try:
+            nc = await _connect_one(url, attempt, error_cb=error_cb, closed_cb=closed_cb)
+        except ConnectError as exc:
+            failures.append((server.split("://", 1)[-1], exc))
+            continue
+        servers[:] = servers[i + 1:] + servers[:i + 1]
+        return nc
+    if len(failures) == 1:
+        raise failures[0][1]
+    reasons = "; ".join(f"{where}: {exc.reason}" for where, exc in failures)
+    raise ConnectError(url.redacted, f"none of its {len(failures)} servers answered: {reasons}",
+                       fatal=all(exc.fatal for _, exc in failures))
+
+
+async def _connect_one(url: Url, kwargs: dict[str, Any], *,
+                       error_cb: Callable[[Exception], Awaitable[None]] | None,
+                       closed_cb: Callable[[], Awaitable[None]] | None) -> Any:
     import ssl
 
-    import nats
     from nats import errors as nerr
+    from nats.aio.client import Client
 
     first_error: list[BaseException] = []
     connected = False
@@ -77,11 +117,19 @@ async def connect(url: Url, kwargs: dict[str, Any], *,
         if closed_cb is not None:
             await closed_cb()
 
+    nc = Client()
     try:
-        nc = await nats.connect(**kwargs, error_cb=_error, closed_cb=_closed)
+        await nc.connect(**kwargs, error_cb=_error, closed_cb=_closed)
         connected = True
         return nc
     except Exception as exc:
+        # nats-py keeps the socket of a refused connection open (a leak per
+        # failed attempt, and one per server of a list)
+        transport = getattr(nc, "_transport", None)
+        if transport is not None:
+            with contextlib.suppress(Exception):
+                transport.close()
+                await asyncio.wait_for(transport.wait_closed(), 1)
         cause: BaseException = first_error[0] if first_error else exc
         text = error_text(cause)
         fatal = False

@@ -11,6 +11,12 @@ every record of the batch (the pipeline acknowledges the source after it).
 of the template (``bustap.{kind}.{device}`` -> ``bustap.*.*``), with
 ``replicas`` (default 1) and ``storage`` (file or memory); an existing stream
 is used as it is. Without ``create`` a missing stream is an error at start.
+A replicated stream is written once it has a leader. On a cluster, list its
+servers (``jetstream://n1:4222,n2:4222,n3:4222/STREAM``): when the server
+this sink is on goes away it goes on from the next; when the stream's leader
+goes away, the batch in flight waits out ``timeout_secs`` (10) for acks that
+cannot come and is sent again from the spool once a new leader is elected
+(the de-duplication drops what had been stored after all).
 """
 
 from __future__ import annotations
@@ -54,14 +60,15 @@ class JetStreamSink(NatsSink):
         js = self._nc.jetstream(timeout=self.timeout)
         try:
             try:
-                await js.stream_info(self.stream)
+                info = await js.stream_info(self.stream)
             except NotFoundError:
                 if not self.create:
                     raise SinkError(self.name, f"no stream {self.stream!r} (add create=true to "
                                     "create it)") from None
-                await js.add_stream(api.StreamConfig(
+                info = await js.add_stream(api.StreamConfig(
                     name=self.stream, subjects=[self.subject.pattern()],
                     num_replicas=self.replicas, storage=api.StorageType(self.storage)))
+            await self._led(js, info)
         except SinkError:
             await self._drop()
             raise
@@ -69,6 +76,18 @@ class JetStreamSink(NatsSink):
             await self._drop()
             raise SinkError(self.name, _reason(exc, self.url)) from None
         self._js = js
+
+    async def _led(self, js: Any, info: Any) -> None:
+        """Until the stream has a leader. A replicated stream has none for a
+        moment after it is created (another collector may just have) and while
+        one is elected after its leader went away: what is published to it
+        then gets no ack, and each batch would wait out the timeout."""
+        deadline = asyncio.get_running_loop().time() + self.timeout
+        while info.cluster is not None and not info.cluster.leader:
+            if asyncio.get_running_loop().time() > deadline:
+                raise SinkError(self.name, f"stream {self.stream!r} has no leader")
+            await asyncio.sleep(0.1)
+            info = await js.stream_info(self.stream)
 
     async def write(self, batch: RecordBatch) -> None:
         await self._ensure()
@@ -81,7 +100,7 @@ class JetStreamSink(NatsSink):
                 futures.append(await js.publish_async(
                     static or subject.render(record), body, stream=self.stream,
                     headers={"Nats-Msg-Id": message_id(record)}))
-            acks = await asyncio.wait_for(asyncio.gather(*futures), self.timeout)
+            acks = await self._confirmed(asyncio.gather(*futures))
         except asyncio.CancelledError:
             raise
         except Exception as exc:

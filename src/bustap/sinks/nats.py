@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from ..errors import ConnectError, SinkError
 from ..net.nats import connect, connect_kwargs, error_text
@@ -23,6 +24,8 @@ from . import register_sink
 from ._bus import TLS_PARAMS, check_params, describe, flag_param, messages
 from ._template import Template
 from .base import RecordBatch, Sink, seconds_param
+
+T = TypeVar("T")
 
 DEFAULT_SUBJECT = "bustap.{event_type}"
 TIMEOUT_SECS = 10.0
@@ -46,15 +49,44 @@ class NatsSink(Sink):
             name=f"bustap sink {url.redacted}")
         self.published = 0
         self._nc: Any = None
+        self._closed = asyncio.Event()
 
     async def open(self) -> None:
         await self._connect()
 
     async def _connect(self) -> None:
+        closed = asyncio.Event()
+
+        async def on_closed() -> None:
+            closed.set()
+
         try:
-            self._nc = await connect(self.url, self._kwargs)
+            self._nc = await connect(self.url, self._kwargs, closed_cb=on_closed)
         except ConnectError as exc:
             raise SinkError(self.name, exc.reason) from None
+        self._closed = closed
+
+    async def _confirmed(self, confirmation: Awaitable[T]) -> T:
+        """``confirmation`` (a flush, the acks of a batch) within the timeout, or
+        ConnectionLost as soon as the connection closes: nats-py leaves what
+        waits for the server waiting out its timeout when the server goes away,
+        and the failover to the next server would wait as long."""
+        task = asyncio.ensure_future(confirmation)
+        lost = asyncio.ensure_future(self._closed.wait())
+        try:
+            done, _ = await asyncio.wait({task, lost}, timeout=self.timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+            if not task.done():
+                task.cancel()
+                # a cancelled gather() ends with an exception nobody else reads
+                task.add_done_callback(_consume)
+        if task in done:
+            return task.result()
+        if lost in done:
+            raise ConnectionLost
+        raise TimeoutError
 
     async def _ensure(self) -> Any:
         if self._nc is None or self._nc.is_closed or not self._nc.is_connected:
@@ -69,7 +101,7 @@ class NatsSink(Sink):
         try:
             for record, body in messages(batch):
                 await nc.publish(static or subject.render(record), body)
-            await nc.flush(timeout=self.timeout)
+            await self._confirmed(nc.flush(timeout=self.timeout))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -90,8 +122,19 @@ class NatsSink(Sink):
         return self._nc is not None and self._nc.is_connected
 
 
+def _consume(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+
+class ConnectionLost(Exception):
+    """The connection closed while a write waited for the server."""
+
+
 def _reason(exc: BaseException, url: Url) -> str:
     if isinstance(exc, TimeoutError) or type(exc).__name__ == "TimeoutError":
         return "timed out waiting for the NATS server"
+    if isinstance(exc, ConnectionLost):
+        return "connection to the NATS server lost"
     text = error_text(exc)
     return describe(Exception(text), url) if text else type(exc).__name__
