@@ -128,14 +128,9 @@ async def _publish_mqtt(source: Any, pub: Publication,
 
 
 async def _nats(source: Any) -> Any:
-    from .net.nats import connect, connect_kwargs
+    from .net.nats import connect, options_kwargs
 
-    o = source.options
-    kwargs = connect_kwargs(source.url, username=o.username, password=o.password,
-                            token=o.token, creds=o.creds, nkey=o.nkey, tls_ca=o.tls_ca,
-                            tls_cert=o.tls_cert, tls_key=o.tls_key, insecure=o.insecure,
-                            connect_timeout=o.connect_timeout_secs)
-    return await connect(source.url, kwargs)
+    return await connect(source.url, options_kwargs(source.url, source.options))
 
 
 def _headers(pairs: list[tuple[str, str]]) -> dict[str, str] | None:

@@ -259,14 +259,10 @@ class NatsPublisher(Publisher):
         self.nc: Any = None
 
     async def connect(self) -> None:
-        from .net.nats import connect, connect_kwargs
+        from .net.nats import connect, options_kwargs
 
-        o = self.options
-        kwargs = connect_kwargs(self.url, username=o.username, password=o.password,
-                                token=o.token, creds=o.creds, nkey=o.nkey, tls_ca=o.tls_ca,
-                                tls_cert=o.tls_cert, tls_key=o.tls_key, insecure=o.insecure,
-                                connect_timeout=o.connect_timeout_secs, name="bustap replay")
-        self.nc = await connect(self.url, kwargs)
+        self.nc = await connect(self.url, options_kwargs(self.url, self.options,
+                                                         name="bustap replay"))
 
     async def publish(self, msg: Outgoing) -> bool:
         if not is_nats_subject_valid(msg.topic, wildcards=False):

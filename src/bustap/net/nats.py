@@ -55,6 +55,15 @@ def connect_kwargs(url: Url, *, username: str | None = None, password: str | Non
     return kwargs
 
 
+def options_kwargs(url: Url, o: Any, *, name: str = "bustap") -> dict[str, Any]:
+    """:func:`connect_kwargs` from a source's options (``SourceOptions``: the
+    credential and TLS flags every NATS client of bustap takes)."""
+    return connect_kwargs(url, username=o.username, password=o.password, token=o.token,
+                          creds=o.creds, nkey=o.nkey, tls_ca=o.tls_ca, tls_cert=o.tls_cert,
+                          tls_key=o.tls_key, insecure=o.insecure,
+                          connect_timeout=o.connect_timeout_secs, name=name)
+
+
 def _netloc(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from ..errors import ConfigError, ConnectError
 from ..message import Message
-from ..net.nats import connect, connect_kwargs, error_text
+from ..net.nats import connect, error_text, options_kwargs
 from ..topics import validate_nats_subject
 from . import register_source
 from .base import Batch, Source
@@ -83,18 +83,9 @@ class JetStreamSource(Source):
                               value=subjects[1])
         return subjects
 
+    #: built once and kept: connect() rotates its server list past the server a
+    #: lost connection was on, so the reconnect tries the others first
     _kwargs: dict[str, Any] | None = None
-
-    def connect_kwargs(self) -> dict[str, Any]:
-        """Built once and kept: connect() rotates its server list past the
-        server a lost connection was on, so the reconnect tries the others first."""
-        if self._kwargs is None:
-            o = self.options
-            self._kwargs = connect_kwargs(
-                self.url, username=o.username, password=o.password, token=o.token,
-                creds=o.creds, nkey=o.nkey, tls_ca=o.tls_ca, tls_cert=o.tls_cert,
-                tls_key=o.tls_key, insecure=o.insecure, connect_timeout=o.connect_timeout_secs)
-        return self._kwargs
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[_Connection]:
@@ -103,7 +94,7 @@ class JetStreamSource(Source):
 
         o = self.options
         stream, durable, subjects = self.stream_name, self.durable, self.subjects()
-        kwargs = self.connect_kwargs()
+        kwargs = self._kwargs = self._kwargs or options_kwargs(self.url, o)
         conn = _Connection(self)
         nc = await connect(self.url, kwargs, closed_cb=conn.on_closed)
         conn.nc = nc
