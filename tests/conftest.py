@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import pytest
 from tests.fixtures.brokers import Certs, Mosquitto, NatsServer, RabbitVhost, rabbitmq_available
+from tests.fixtures.postgres import Postgres, start_postgres
 
 BUSTAP = [sys.executable, "-m", "bustap.cli"]
 
@@ -80,6 +81,16 @@ def rabbitmq() -> Iterator[RabbitVhost]:
     vhost = RabbitVhost(f"bustap-test-{os.urandom(4).hex()}").create()
     yield vhost
     vhost.delete()
+
+
+@pytest.fixture
+def postgres_server() -> Iterator[Postgres]:
+    """A PostgreSQL of the test's own (tests/fixtures/postgres.py) on a free
+    port, with a password for its role: unlike the machine's shared service on
+    5432, the test may stop and start it."""
+    server = start_postgres()
+    yield server
+    server.destroy()
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:

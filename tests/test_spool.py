@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from pathlib import Path
 
@@ -23,8 +24,13 @@ class FlakySink(Sink):
         self.down = False
         self.lost_chunk: list[dict[str, int]] | None = None
         self.lost_at_close: list[dict[str, int]] | None = None
+        self.accept_only: int | None = None  # write the head of the next batch, fail the rest
 
     async def write(self, batch: RecordBatch) -> None:
+        if self.accept_only is not None:
+            n, self.accept_only = self.accept_only, None
+            self.rows.extend(int(r["seq"]) for r in batch.records[:n])
+            raise StoreWriteError(self.name, "insert failed", batch.records[n:])
         if self.lost_chunk is not None:
             chunk, self.lost_chunk = self.lost_chunk, None
             raise StoreWriteError(self.name, "insert failed", chunk)
@@ -113,3 +119,68 @@ async def test_full_spool_drops_and_counts(tmp_path: Path) -> None:
     await spool.write(batch(2, 5))
     await spool.aclose()
     assert dropped["spool_full"] == 5
+
+
+async def test_replay_goes_on_after_the_head_a_buffering_sink_wrote(tmp_path: Path) -> None:
+    """A store that wrote part of a replayed batch before it failed: the part
+    it wrote is not sent again (a store has no de-duplication)."""
+    sink = FlakySink()
+    sink.down = True
+    spool = Spool(sink, directory=tmp_path, backoff_initial_secs=10)
+    await spool.open()
+    await spool.write(batch(0, 10))
+    sink.down = False
+    sink.accept_only = 4
+    await spool.aclose()  # its last replay writes 0..3, then fails
+    assert sink.rows == [0, 1, 2, 3] and spool.backlog_bytes > 0
+    again = FlakySink()
+    again.url = sink.url
+    spool2 = Spool(again, directory=tmp_path)
+    await spool2.open()
+    await spool2.aclose()
+    assert again.rows == list(range(4, 10))
+    assert not spool2.path.exists()
+
+
+class BufferingSink(Sink):
+    """Like the store sinks: write() takes records into a buffer that a task
+    of the sink commits; flush() waits for it. A flush cancelled does not
+    stop the commit."""
+
+    def __init__(self) -> None:
+        super().__init__(parse_url("buffering://test"))
+        self.rows: list[int] = []
+        self.down = False
+        self._commit: asyncio.Task[None] | None = None
+
+    async def write(self, batch: RecordBatch) -> None:
+        if self.down:
+            raise SinkError(self.name, "connection refused")
+        records = [int(r["seq"]) for r in batch.records]
+
+        async def commit(after: asyncio.Task[None] | None) -> None:
+            if after is not None:
+                await after
+            await asyncio.sleep(0.05)
+            self.rows.extend(records)
+
+        self._commit = asyncio.create_task(commit(self._commit))
+
+    async def flush(self) -> None:
+        if self._commit is not None:
+            await asyncio.shield(self._commit)
+
+
+async def test_stop_during_a_replay_sends_nothing_twice(tmp_path: Path) -> None:
+    sink = BufferingSink()
+    sink.down = True
+    spool = Spool(sink, directory=tmp_path, backoff_initial_secs=0.01, backoff_max_secs=0.02)
+    await spool.open()
+    for start in range(0, 6000, 1000):  # three replay batches' worth
+        await spool.write(batch(start, 1000))
+    sink.down = False
+    while not sink.rows and sink._commit is None:  # the replay is under way
+        await asyncio.sleep(0.001)
+    await spool.aclose()
+    assert sink.rows == list(range(6000))
+    assert not spool.path.exists()

@@ -7,7 +7,9 @@ JSON lines file on local disk (``$BUSTAP_SPOOL_DIR`` or
 backoff, replaying the file from its head; batches that arrive meanwhile are
 appended behind it, so the sink sees records in their original order. A
 spooled batch counts as stored (it is on disk), so brokers are acknowledged
-and capture goes on. What is left at exit is replayed at the next start. A
+and capture goes on. A store that wrote the head of a replayed batch before
+it failed again is not sent that head twice. What is left at exit (after
+the replay under way, if any, is done) is replayed at the next start. A
 spool over ``max_bytes`` drops new batches and counts them
 (``dropped["spool_full"]``): bounded disk, nothing lost silently.
 """
@@ -64,6 +66,7 @@ class Spool:
         self._max = backoff_max_secs
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._draining = False  # the replay task is sending the spool (not waiting)
         # In memory, so that the pass-through path costs no system call.
         self._backlog = False
 
@@ -159,6 +162,7 @@ class Spool:
         try:
             while not self._closing:
                 await asyncio.sleep(backoff(attempt, self._initial, self._max))
+                self._draining = True
                 try:
                     await self._drain()
                     return
@@ -166,6 +170,8 @@ class Spool:
                     attempt += 1
                     self.stats.errors += 1
                     log.info("%s: still down (%s)", self.name, exc.reason)
+                finally:
+                    self._draining = False
         finally:
             self._task = None
 
@@ -179,17 +185,27 @@ class Spool:
             if not lines:
                 break
             records = []
+            ends = []  # the offset after each record's line
+            end = offset
             for line in lines:
+                end += len(line)
                 with contextlib.suppress(orjson.JSONDecodeError, ValueError):
                     records.append(loads(line))
-            await self.sink.write(RecordBatch(records))
-            await self.sink.flush()
-            offset += sum(len(line) for line in lines)
-            self.replayed += len(records)
-            self.stats.sent += len(records)
-            # (a backlog of an earlier run was not counted in)
-            self.stats.queue_depth = max(0, self.stats.queue_depth - len(records))
-            self.offset_path.write_text(str(offset))
+                    ends.append(end)
+            try:
+                await self.sink.write(RecordBatch(records))
+                await self.sink.flush()
+            except SinkError as exc:
+                # A buffering sink that wrote the head of the batch names the
+                # tail it could not: the head is not sent again (a store has no
+                # de-duplication; it would hold those records twice).
+                lost = getattr(exc, "records", None) or records
+                done = len(records) - len(lost)
+                if done > 0 and all(a is b for a, b in zip(lost, records[done:], strict=True)):
+                    self._advance(ends[done - 1], done)
+                raise
+            self._advance(end, len(records))
+            offset = end
         # Nothing was appended since the last read (no await in between): empty it.
         self._backlog = False
         self.stats.queue_depth = 0
@@ -197,10 +213,23 @@ class Spool:
         self.offset_path.unlink(missing_ok=True)
         log.warning("%s: back; %d spooled records replayed", self.name, self.replayed)
 
+    def _advance(self, offset: int, sent: int) -> None:
+        """``sent`` records up to ``offset`` of the spool file are in the sink."""
+        self.replayed += sent
+        self.stats.sent += sent
+        # (a backlog of an earlier run was not counted in)
+        self.stats.queue_depth = max(0, self.stats.queue_depth - sent)
+        self.offset_path.write_text(str(offset))
+
     async def aclose(self) -> None:
         self._closing = True
         if self._task is not None:
-            self._task.cancel()
+            # A replay under way is let finish: cancelled, it would leave its
+            # batch in a buffering sink, which writes it while the drain below
+            # sends it again from the same offset (twice in the store), or fails
+            # and makes the drain below give up on a server that is back.
+            if not self._draining:
+                self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if self.backlog_bytes > 0:

@@ -11,7 +11,10 @@ a second task so that loading does not stop inserting, at least every
 durable, so the pipeline can acknowledge QoS 1/2 messages after it.
 When the buffer holds ``max_rows``, ``write()`` waits: memory stays bounded
 and the wait pushes back to the sources. ``aclose()`` writes what is left, so
-a Ctrl-C loses nothing.
+a Ctrl-C loses nothing. When an insert fails, the error raised by the next
+call carries the failed chunk and everything behind it in the buffer, in
+order (the buffer is emptied): the caller's spool gets all of it, and the
+writer never inserts later records ahead of the ones that failed.
 """
 
 from __future__ import annotations
@@ -89,6 +92,7 @@ class BatchedStoreSink(Sink):
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._last_prune = 0.0
+        self._failing = False  # the last insert failed: its error is logged already
         self.rows_written = 0
 
     # --- what subclasses implement (blocking, called in a worker thread) ---
@@ -110,8 +114,9 @@ class BatchedStoreSink(Sink):
     def _disconnect(self) -> None: ...
 
     def _describe(self, exc: BaseException) -> str:
-        """The reason of a driver error, without secrets."""
-        return f"{type(exc).__name__}: {exc}".replace(self.url.raw, self.url.redacted)
+        """The reason of a driver error in one line, without secrets."""
+        text = " ".join(f"{type(exc).__name__}: {exc}".split())
+        return text.replace(self.url.raw, self.url.redacted)
 
     # --- the Sink API -------------------------------------------------------
 
@@ -138,7 +143,10 @@ class BatchedStoreSink(Sink):
         if len(self._pending) >= self.batch_rows:
             self._wake.set()
         if len(self._pending) >= self.max_rows:
-            await self._wait_for(self._appended - self.max_rows + self.batch_rows)
+            # the batch is accepted: an error met while waiting for room is the
+            # next call's (raised here, the caller would spool this batch twice)
+            await self._wait_for(self._appended - self.max_rows + self.batch_rows,
+                                 raise_error=False)
 
     async def flush(self) -> None:
         self._raise_error()
@@ -207,6 +215,7 @@ class BatchedStoreSink(Sink):
                 del self._pending[: self.batch_rows]
                 if await self._run(self._insert, chunk):
                     self.rows_written += len(chunk)
+                    self._failing = False
                 self._inserted += len(chunk)
                 await self._notify()
         finally:
@@ -261,7 +270,18 @@ class BatchedStoreSink(Sink):
                 reason, lost = exc.reason, exc.records
             else:
                 reason, lost = self._describe(exc), (args[0] if args else [])
-            log.error("%s: %s", self.name, reason)
+            # said once when the store goes away; the retries of a spool while
+            # it stays away are the spool's to report
+            log.log(logging.INFO if self._failing else logging.ERROR, "%s: %s", self.name,
+                    reason)
+            self._failing = True
+            # What waits behind the failed step goes with it, in order: this
+            # writer must not insert it on its own later (behind the caller's
+            # back, ahead of what the caller spools), and a caller that meets
+            # this error while it replays its spool would lose it.
+            rest, self._pending = self._pending, []
+            self._inserted += len(rest)
+            lost = [*lost, *rest]
             if self._error is not None:  # not yet raised: keep both sets of records
                 lost = self._error.records + lost  # type: ignore[attr-defined]
             self._error = StoreWriteError(self.name, reason, lost)

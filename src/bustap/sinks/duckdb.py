@@ -158,7 +158,9 @@ class DuckDBSink(BatchedStoreSink):
         self.rows_written += n
         await self._notify()
         if self._inserted - self._synced >= self.max_unsynced:
-            await self._wait_for(self._inserted - self.max_unsynced + 1, synced=True)
+            # staged, so accepted: a load error met while waiting is the next call's
+            await self._wait_for(self._inserted - self.max_unsynced + 1, synced=True,
+                                 raise_error=False)
 
     def _insert(self, records: list[Record]) -> None:
         """Stage records as a file; the syncer loads staged files (_sync)."""
