@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bustap.errors import SinkError
+from bustap.errors import ConfigError, SinkError
 from bustap.sinks import RecordBatch, Sink
 from bustap.sinks._batched import StoreWriteError
-from bustap.spool import Spool
+from bustap.spool import Spool, retry_max_secs
 from bustap.urls import parse_url
 
 
@@ -184,3 +184,12 @@ async def test_stop_during_a_replay_sends_nothing_twice(tmp_path: Path) -> None:
     await spool.aclose()
     assert sink.rows == list(range(6000))
     assert not spool.path.exists()
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "soon", "1e9"])
+def test_a_bad_retry_cap_is_a_config_error(raw: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BUSTAP_SPOOL_RETRY_MAX_SECS", raw)
+    with pytest.raises(ConfigError, match="BUSTAP_SPOOL_RETRY_MAX_SECS"):
+        retry_max_secs()
+    monkeypatch.setenv("BUSTAP_SPOOL_RETRY_MAX_SECS", "2.5")
+    assert retry_max_secs() == 2.5

@@ -27,7 +27,7 @@ from pathlib import Path
 import orjson
 
 from .backoff import backoff
-from .errors import SinkError
+from .errors import ConfigError, SinkError
 from .record import loads
 from .sinks import RecordBatch, Sink
 from .telemetry import ComponentCounters
@@ -35,6 +35,7 @@ from .telemetry import ComponentCounters
 log = logging.getLogger("bustap.spool")
 
 DEFAULT_MAX_BYTES = 1 << 30
+DEFAULT_RETRY_MAX_SECS = 30.0
 REPLAY_BATCH = 2_000
 
 
@@ -46,11 +47,28 @@ def spool_dir() -> Path:
     return Path(base) / "bustap" / "spool"
 
 
+def retry_max_secs() -> float:
+    """``$BUSTAP_SPOOL_RETRY_MAX_SECS``: the longest wait between two tries of a
+    sink that is down (default 30; lower it to catch up sooner after an outage)."""
+    raw = os.environ.get("BUSTAP_SPOOL_RETRY_MAX_SECS")
+    if raw is None:
+        return DEFAULT_RETRY_MAX_SECS
+    try:
+        secs = float(raw)
+    except ValueError:
+        secs = 0.0
+    if not 0.5 <= secs <= 3600:
+        raise ConfigError(f"BUSTAP_SPOOL_RETRY_MAX_SECS must be 0.5..3600 seconds, not {raw!r}",
+                          value=raw)
+    return secs
+
+
 class Spool:
     def __init__(self, sink: Sink, *, directory: Path | None = None,
                  max_bytes: int = DEFAULT_MAX_BYTES, dropped: Counter[str] | None = None,
                  stats: ComponentCounters | None = None,
-                 backoff_initial_secs: float = 0.5, backoff_max_secs: float = 30.0) -> None:
+                 backoff_initial_secs: float = 0.5,
+                 backoff_max_secs: float | None = None) -> None:
         self.sink = sink
         key = hashlib.sha256(sink.name.encode()).hexdigest()[:16]
         self.dir = directory or spool_dir()
@@ -63,7 +81,7 @@ class Spool:
         self.spooled = 0
         self.replayed = 0
         self._initial = backoff_initial_secs
-        self._max = backoff_max_secs
+        self._max = retry_max_secs() if backoff_max_secs is None else backoff_max_secs
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._draining = False  # the replay task is sending the spool (not waiting)
