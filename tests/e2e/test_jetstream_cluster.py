@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import subprocess
 import threading
@@ -24,8 +23,9 @@ import nats
 import orjson
 import pytest
 from nats.js import api
-from tests.conftest import BUSTAP, Bustap
+from tests.conftest import Bustap
 from tests.fixtures.brokers import Mosquitto, NatsServer, free_port
+from tests.fixtures.run import start
 
 from bustap.net.mqtt import ConnectOptions, MqttClient
 from bustap.record import Writer
@@ -141,11 +141,7 @@ def collector(name: str, tmp_path: Path, mqtt: Mosquitto, bus: NatsServer, sink:
         f'session = "tap-{name}"\nprotocol_version = "5"\n\n'
         f'[[source]]\nurl = "{bus.url}"\ntopics = ["t.>"]\nqueue = "taps"\n\n'
         f'[[sink]]\nurl = "{sink}"\n')
-    with (tmp_path / f"{name}.stderr").open("ab") as err:
-        return subprocess.Popen(
-            [*BUSTAP, "run", "--no-detect", str(cfg)], stdout=subprocess.DEVNULL, stderr=err,
-            env={**os.environ, "BUSTAP_STATE_DIR": str(tmp_path / name / "state"),
-                 "BUSTAP_SPOOL_DIR": str(tmp_path / name / "spool")})
+    return start(cfg, tmp_path, name)
 
 
 async def publish_mqtt(broker: Mosquitto, n: int) -> None:
