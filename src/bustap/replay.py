@@ -40,6 +40,7 @@ from .net.mqtt import MqttClient
 from .publish import PUBLISH_PROPERTIES  # the ones a client may set
 from .record import Record, parse_timestamp
 from .sources.base import SourceOptions
+from .sources.mqtt import MqttSource, connect_client
 from .store.query import Filters
 from .topics import is_nats_subject_valid, validate_mqtt_topic
 from .urls import Url, parse_url
@@ -163,22 +164,11 @@ class Publisher:
         raise NotImplementedError
 
 
-class _Endpoint:
-    """What the MQTT source's connection settings are made from."""
-
-    def __init__(self, url: Url, options: SourceOptions) -> None:
-        self.url = url
-        self.options = options
-
-    @property
-    def name(self) -> str:
-        return self.url.redacted
-
-
 class MqttPublisher(Publisher):
     def __init__(self, url: Url, options: SourceOptions, qos: int | None,
                  stats: ReplayStats) -> None:
-        self.endpoint = _Endpoint(url, options)
+        # the MQTT source's connection settings (URL forms, credentials, TLS)
+        self.endpoint = MqttSource(url, options)
         self.qos = qos
         self.stats = stats
         self.client: MqttClient | None = None
@@ -187,8 +177,6 @@ class MqttPublisher(Publisher):
         self._error: BaseException | None = None
 
     async def connect(self) -> None:
-        from .sources.mqtt import connect_client
-
         self.client = await connect_client(self.endpoint)
         self._limit = asyncio.Semaphore(min(int(self.client.info.get("receive_maximum",
                                                                      65_535)), MAX_IN_FLIGHT))

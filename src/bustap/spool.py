@@ -78,7 +78,6 @@ class Spool:
         self.dropped = dropped if dropped is not None else Counter()
         #: this sink's self-metrics (received, sent, spooled, dropped, errors)
         self.stats = stats if stats is not None else ComponentCounters()
-        self.spooled = 0
         self.replayed = 0
         self._initial = backoff_initial_secs
         self._max = retry_max_secs() if backoff_max_secs is None else backoff_max_secs
@@ -91,6 +90,10 @@ class Spool:
     @property
     def name(self) -> str:
         return self.sink.name
+
+    @property
+    def spooled(self) -> int:
+        return self.stats.spooled
 
     @property
     def backlog_bytes(self) -> int:
@@ -161,7 +164,6 @@ class Spool:
                       exc.strerror or exc, len(batch))
             return
         self._backlog = True
-        self.spooled += len(batch)
         self.stats.spooled += len(batch)
         self.stats.queue_depth += len(batch)
 

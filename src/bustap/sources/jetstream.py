@@ -31,6 +31,7 @@ from ..net.nats import connect, error_text, options_kwargs
 from ..topics import validate_nats_subject
 from . import register_source
 from .base import Batch, Source
+from .nats import _is_nats  # which -t patterns are NATS subjects
 
 #: how long one pull waits for messages before it looks at the connection again
 FETCH_WAIT_SECS = 1.0
@@ -137,10 +138,6 @@ class JetStreamSource(Source):
             if not nc.is_closed:
                 with contextlib.suppress(Exception):
                     await nc.close()
-
-
-def _is_nats(pattern: str) -> bool:
-    return "#" not in pattern and "/" not in pattern and pattern != "+"
 
 
 class _Connection:
