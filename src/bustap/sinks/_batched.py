@@ -170,9 +170,6 @@ class BatchedStoreSink(Sink):
             log.warning("%s: closing: %s", self.name, self._describe(exc))
         self._raise_error()
 
-    async def healthcheck(self) -> bool:
-        return self._error is None and self._task is not None and not self._task.done()
-
     # --- internals ------------------------------------------------------------
 
     def _raise_error(self) -> None:

@@ -149,9 +149,6 @@ class AmqpSink(Sink):
     async def aclose(self) -> None:
         await self._drop()
 
-    async def healthcheck(self) -> bool:
-        return self._conn is not None and not self._conn.is_closed
-
 
 def _reason(exc: BaseException, url: Url, vhost: str) -> str:
     """aio-pika's errors in one short line."""

@@ -99,6 +99,3 @@ class Sink(ABC):  # noqa: B024 - every method has a sensible default but write
     def reopen(self) -> None:  # noqa: B027
         """Reopen the files written (SIGHUP, after logrotate moved them); most
         sinks have none."""
-
-    async def healthcheck(self) -> bool:
-        return True

@@ -118,6 +118,3 @@ class MqttSink(Sink):
 
     async def aclose(self) -> None:
         await self._drop()
-
-    async def healthcheck(self) -> bool:
-        return self._alive()

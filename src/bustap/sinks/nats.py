@@ -118,9 +118,6 @@ class NatsSink(Sink):
     async def aclose(self) -> None:
         await self._drop()
 
-    async def healthcheck(self) -> bool:
-        return self._nc is not None and self._nc.is_connected
-
 
 def _consume(fut: asyncio.Future[Any]) -> None:
     if not fut.cancelled():

@@ -63,6 +63,3 @@ class TcpSink(Sink):
             with contextlib.suppress(OSError, TimeoutError):
                 await asyncio.wait_for(self._writer.drain(), 5)
             self._drop()
-
-    async def healthcheck(self) -> bool:
-        return self._writer is not None and not self._writer.is_closing()
