@@ -4,11 +4,12 @@ export, dump)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import sys
-from collections.abc import Iterable
-from typing import IO, Any
+from collections.abc import Iterable, Iterator
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
@@ -17,6 +18,9 @@ from ..store.backend import default_store
 from ..store.query import Filters
 from ..store.schema import COLUMNS
 from ..store.timeparse import parse_time
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def add_store_flag(p: argparse.ArgumentParser) -> None:
@@ -69,6 +73,21 @@ def store_target(args: argparse.Namespace) -> str:
 
 # --- output -------------------------------------------------------------------
 
+@contextlib.contextmanager
+def table_console(out: IO[bytes] | None = None, *, styles: bool = False) -> Iterator[Console]:
+    """A rich console writing UTF-8 to ``out`` (stdout) whatever the locale,
+    200 columns wide when stdout is not a terminal (piped tables stay whole).
+    ``styles``: colours and bold when it is a terminal; else plain text."""
+    from rich.console import Console
+
+    text = io.TextIOWrapper(out or sys.stdout.buffer, encoding="utf-8", write_through=True)
+    try:
+        yield Console(file=text, width=None if sys.stdout.isatty() else 200,
+                      force_terminal=None if styles else False, highlight=False)
+    finally:
+        text.detach()  # the stream stays open: closing the wrapper would close it
+
+
 CSV_FIELDS = ["timestamp", *(c.key for c in COLUMNS if c.name not in ("ts", "extra")), "extra"]
 
 
@@ -120,7 +139,6 @@ class RecordWriter:
         self.out.flush()
 
     def _table(self, records: list[Record]) -> None:
-        from rich.console import Console
         from rich.table import Table
 
         from ..render import summary
@@ -145,11 +163,8 @@ class RecordWriter:
                     "seq", "writer_id", "timestamp", "event_type", "source")}).decode()[:200]
             table.add_row(str(rec.get("timestamp", ""))[:23].replace("T", " "), str(kind),
                           what, who, str(rec.get("severity") or ""), text)
-        console = Console(file=io.TextIOWrapper(self.out, encoding="utf-8", write_through=True),
-                          width=None if sys.stdout.isatty() else 200,
-                          force_terminal=False, highlight=False)
-        console.print(table)
-        console.file.detach()  # type: ignore[attr-defined]
+        with table_console(self.out) as console:
+            console.print(table)
         self.header_done = True
 
 
@@ -180,7 +195,6 @@ def print_rows(names: list[str], rows: list[tuple[Any, ...]], fmt: str,
             w.writerow(["" if v is None else cell(v) for v in row])
         stream.write(buf.getvalue().encode())
     else:
-        from rich.console import Console
         from rich.table import Table
 
         table = Table(box=None, pad_edge=False)
@@ -188,8 +202,6 @@ def print_rows(names: list[str], rows: list[tuple[Any, ...]], fmt: str,
             table.add_column(n, justify="right" if n not in ("bucket", "key") else "left")
         for row in rows:
             table.add_row(*("" if v is None else str(cell(v)) for v in row))
-        text = io.TextIOWrapper(stream, encoding="utf-8", write_through=True)
-        Console(file=text, width=None if sys.stdout.isatty() else 200, force_terminal=False,
-                highlight=False).print(table)
-        text.detach()
+        with table_console(stream) as console:
+            console.print(table)
     stream.flush()

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..record import Record
-from ._store import add_store_flag, store_target
+from ._store import add_store_flag, store_target, table_console
 
 HELP = "show alerts in a store (exit 1 while alerts are firing), or test rules on stored records"
 _SEV_STYLE = {"emerg": "bold red", "alert": "bold red", "crit": "bold red", "error": "red",
@@ -137,9 +137,6 @@ def _print(alerts: list[Record], fmt: str, *, header: bool = True) -> None:
         if header:
             print("no alerts", file=sys.stderr)
         return
-    import io
-
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False, show_header=header)
@@ -154,6 +151,5 @@ def _print(alerts: list[Record], fmt: str, *, header: bool = True) -> None:
                       str(a.get("subject")), str(a.get("count")),
                       str(a.get("first_seen", ""))[:19].replace("T", " "),
                       str(a.get("last_seen", ""))[:19].replace("T", " "), str(a.get("summary")))
-    text = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", write_through=True)
-    Console(file=text, width=None if sys.stdout.isatty() else 200, highlight=False).print(table)
-    text.detach()
+    with table_console(styles=True) as console:
+        console.print(table)

@@ -4,7 +4,6 @@ acl_file, asked about one case or held against the stored broker events."""
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 from typing import Any
 
@@ -12,7 +11,7 @@ import orjson
 
 from ..policy import KINDS, Action, Policy, load_policy
 from ..policy.check import CheckResult, check
-from ._store import add_store_flag, store_target
+from ._store import add_store_flag, store_target, table_console
 
 HELP = "explain and check permissions (nats-server authorization, Mosquitto acl_file)"
 
@@ -146,45 +145,41 @@ def _json(result: CheckResult) -> None:
 
 
 def _table(policy: Policy, result: CheckResult) -> None:
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    text = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", write_through=True)
-    console = Console(file=text, width=None if sys.stdout.isatty() else 200,
-                      force_terminal=False, highlight=False)
-    console.print(f"{policy.path}: {result.events} publish/subscribe events from "
-                  f"{len(result.users_seen)} known users checked", markup=False)
-    if not result.events:
-        console.print("no PUB/SUB events in the store: load the broker's log (nats-server -DV, "
-                      "mosquitto log_type all) with `bustap logs LOG -o STORE`")
+    with table_console() as console:
+        console.print(f"{policy.path}: {result.events} publish/subscribe events from "
+                      f"{len(result.users_seen)} known users checked", markup=False)
+        if not result.events:
+            console.print("no PUB/SUB events in the store: load the broker's log (nats-server -DV, "
+                          "mosquitto log_type all) with `bustap logs LOG -o STORE`")
 
-    def section(title: str, columns: list[str], rows: list[list[str]]) -> None:
-        console.print()
-        if not rows:
-            console.print(f"{title}: none", markup=False)
-            return
-        t = Table(title=f"{title} ({len(rows)})", title_justify="left", box=None,
-                  pad_edge=False)
-        for c in columns:
-            t.add_column(c, overflow="fold")
-        for r in rows:
-            t.add_row(*(Text(c) for c in r))  # subjects and rules are not markup
-        console.print(t)
+        def section(title: str, columns: list[str], rows: list[list[str]]) -> None:
+            console.print()
+            if not rows:
+                console.print(f"{title}: none", markup=False)
+                return
+            t = Table(title=f"{title} ({len(rows)})", title_justify="left", box=None,
+                      pad_edge=False)
+            for c in columns:
+                t.add_column(c, overflow="fold")
+            for r in rows:
+                t.add_row(*(Text(c) for c in r))  # subjects and rules are not markup
+            console.print(t)
 
-    section("violations", ["user", "action", "subject", "count", "broker", "rule", "reason"],
-            [[v.user or "(no user)", v.action.value, v.subject, str(v.count),
-              "denied" if v.denied else "-",
-              v.decision.rule or "-",
-              v.reason + (f"; {v.decision.note}" if v.decision.note else "")]
-             for v in result.violations])
-    section("unused grants", ["who", "action", "subject", "rule", "note"],
-            [[u.grant.who, u.grant.action.value if u.grant.action else "readwrite",
-              u.grant.pattern, u.grant.rule,
-              "" if u.seen_users else "none of its users was seen"] for u in result.unused])
-    section("over-broad grants", ["who", "grant", "rule", "why"],
-            [[b.who, b.what, b.rule, b.why] for b in result.broad])
-    section("unknown users", ["user", "count", "events", "first seen"],
-            [[k.user, str(k.count), ", ".join(sorted(k.events)), str(k.first_seen or "")]
-             for k in result.unknown])
-    text.detach()
+        section("violations", ["user", "action", "subject", "count", "broker", "rule", "reason"],
+                [[v.user or "(no user)", v.action.value, v.subject, str(v.count),
+                  "denied" if v.denied else "-",
+                  v.decision.rule or "-",
+                  v.reason + (f"; {v.decision.note}" if v.decision.note else "")]
+                 for v in result.violations])
+        section("unused grants", ["who", "action", "subject", "rule", "note"],
+                [[u.grant.who, u.grant.action.value if u.grant.action else "readwrite",
+                  u.grant.pattern, u.grant.rule,
+                  "" if u.seen_users else "none of its users was seen"] for u in result.unused])
+        section("over-broad grants", ["who", "grant", "rule", "why"],
+                [[b.who, b.what, b.rule, b.why] for b in result.broad])
+        section("unknown users", ["user", "count", "events", "first seen"],
+                [[k.user, str(k.count), ", ".join(sorted(k.events)), str(k.first_seen or "")]
+                 for k in result.unknown])

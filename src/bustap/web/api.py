@@ -44,8 +44,8 @@ def _client_name(store: Store) -> tuple[str, list[Any]]:
     return f"COALESCE({expr}, client_id)", params
 
 
-def overview(store: Store, *, window: float = RATE_WINDOW_SECS, span: int = 900,
-             every: int | None = None) -> dict[str, Any]:
+def overview(store: Store, *, window: float = RATE_WINDOW_SECS, span: int = 900
+             ) -> dict[str, Any]:
     """Rates now and over time per source, clients, firing alerts, totals."""
     end = as_of(store)
     out: dict[str, Any] = {"as_of": format_ts(end), "window_secs": window, "sources": [],
@@ -84,7 +84,7 @@ def overview(store: Store, *, window: float = RATE_WINDOW_SECS, span: int = 900,
     out["msgs_per_sec"] = round(sum(s["msgs_per_sec"] for s in out["sources"]), 3)
     out["bytes_per_sec"] = round(sum(s["bytes_per_sec"] for s in out["sources"]), 3)
     since = end - timedelta(seconds=span)
-    every = every or _every(store, since, None)
+    every = _every(store, since, None)
     series = stats(store, Filters(since=since), by="source", every=every, top=None,
                    order="records")
     out["series"] = {
