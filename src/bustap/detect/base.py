@@ -11,6 +11,7 @@ resolution, persistence), so a detector never decides when to notify.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
@@ -48,6 +49,16 @@ class Clear:
 
 
 Finding = Hit | Clear
+
+
+class Messages(list[Record]):
+    """The ``kind: message`` records of a batch, with what several detectors
+    take from them worked out once a batch, not once per detector."""
+
+    @functools.cached_property
+    def last_by_topic(self) -> dict[Any, Record]:
+        """The last message of each topic (topics in the order they first came)."""
+        return {rec.get("topic"): rec for rec in self}
 
 
 class Keyed(OrderedDict[str, V], Generic[V]):
@@ -133,7 +144,7 @@ class Detector:
     def feed(self, rec: Record, t: float) -> Iterable[Finding]:
         return ()
 
-    def feed_messages(self, recs: list[Record], t: float) -> Iterable[Finding]:
+    def feed_messages(self, recs: Messages, t: float) -> Iterable[Finding]:
         """The ``kind: message`` records of a batch, all at time ``t``
         (keep the work per message tiny: this is the capture's hot path)."""
         return ()
