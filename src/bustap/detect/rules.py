@@ -74,7 +74,7 @@ def _template(text: Any, where_: str) -> str:
 
 
 def parse_rule(table: dict[str, Any], where_: str) -> RuleSpec:
-    from .settings import _number, severity
+    from .settings import _number, boolean, severity
 
     rid = table.get("id")
     if not isinstance(rid, str) or not _ID.match(rid):
@@ -105,9 +105,7 @@ def parse_rule(table: dict[str, Any], where_: str) -> RuleSpec:
         if key in table:
             setattr(spec, key, _number(table[key], f"{at}: {key}"))
     if "enabled" in table:
-        if not isinstance(table["enabled"], bool):
-            raise ConfigError(f"{at}: enabled: expected true or false", value=table["enabled"])
-        spec.enabled = table["enabled"]
+        spec.enabled = boolean(table["enabled"], f"{at}: enabled")
     windows = [k for k in ("count", "absent_secs", "new_value") if k in table]
     if len(windows) > 1:
         raise ConfigError(f"{at}: {windows[0]} and {windows[1]} do not go together: "
