@@ -167,8 +167,10 @@ class Detector:
 
     def hit(self, rec: Record, t: float, group: dict[str, Any], summary: str, *,
             subject: str | None = None, seqs: list[int] | None = None, count: int = 1,
-            severity: str | None = None) -> Hit:
-        key = group_key(group)
+            severity: str | None = None, key: str | None = None) -> Hit:
+        """A hit for ``group`` (``key``: its :func:`group_key`, when the caller has it)."""
+        if key is None:
+            key = group_key(group)
         seq = rec.get("seq")
         return Hit(key, group, subject if subject is not None else key, summary,
                    seqs if seqs is not None else ([seq] if isinstance(seq, int) else []),
@@ -227,11 +229,11 @@ def window_hit(det: Detector, windows: Keyed[Window], count: int, within: float,
     seq = rec.get("seq")
     full = win.add(t, seq if isinstance(seq, int) else -1)
     if det.ctx.firing(det.rule_id, key):
-        return det.hit(rec, t, group, summary(count), subject=subject)
+        return det.hit(rec, t, group, summary(count), subject=subject, key=key)
     if not full:
         return None
     hit = det.hit(rec, t, group, summary(len(win.events)), subject=subject, seqs=win.seqs(),
-                  count=len(win.events))
+                  count=len(win.events), key=key)
     hit.since = win.events[0][0]
     return hit
 
