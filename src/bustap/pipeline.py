@@ -127,9 +127,7 @@ class Pipeline:
     async def emit(self, records: list[Record]) -> None:
         """Stamp and write records made outside the sources (dumps) to every sink."""
         await self._complete(0)  # after the records seq was given out before them
-        stamped = [self.writer.stamp(r) for r in records]
-        self.counters.records += len(stamped)
-        await self._write(stamped)
+        await self._write(self._stamp(records))
 
     def metrics(self) -> dict[str, Any]:
         """The counters now, with what waits: queue depth per source, spooled
@@ -193,27 +191,29 @@ class Pipeline:
 
     # --- alerts -------------------------------------------------------------------
 
+    def _stamp(self, records: list[Record]) -> list[Record]:
+        stamped = [self.writer.stamp(r) for r in records]
+        self.counters.records += len(stamped)
+        return stamped
+
+    def _stamp_alerts(self, alerts: list[Record]) -> list[Record]:
+        """Alerts stamped next in the stream, and sent to the alert outputs."""
+        stamped = self._stamp(alerts)
+        if self.alert_outputs is not None:
+            self.alert_outputs.send(stamped)
+        return stamped
+
     def _detect(self, records: list[Record]) -> list[Record]:
         """Run the engine on stamped records; its alerts, stamped next."""
         assert self.detector is not None
         alerts = self.detector.process(records)
-        if not alerts:
-            return []
-        stamped = [self.writer.stamp(a) for a in alerts]
-        self.counters.records += len(stamped)
-        if self.alert_outputs is not None:
-            self.alert_outputs.send(stamped)
-        return stamped
+        return self._stamp_alerts(alerts) if alerts else []
 
     async def _emit_alerts(self, alerts: list[Record]) -> None:
         if not alerts:
             return
         await self._complete(0)
-        stamped = [self.writer.stamp(a) for a in alerts]
-        self.counters.records += len(stamped)
-        if self.alert_outputs is not None:
-            self.alert_outputs.send(stamped)
-        await self._write(stamped)
+        await self._write(self._stamp_alerts(alerts))
 
     async def _detect_ticker(self) -> None:
         assert self.detector is not None

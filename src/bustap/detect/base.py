@@ -11,6 +11,7 @@ resolution, persistence), so a detector never decides when to notify.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
@@ -48,6 +49,16 @@ class Clear:
 
 
 Finding = Hit | Clear
+
+
+class Messages(list[Record]):
+    """The ``kind: message`` records of a batch, with what several detectors
+    take from them worked out once a batch, not once per detector."""
+
+    @functools.cached_property
+    def last_by_topic(self) -> dict[Any, Record]:
+        """The last message of each topic (topics in the order they first came)."""
+        return {rec.get("topic"): rec for rec in self}
 
 
 class Keyed(OrderedDict[str, V], Generic[V]):
@@ -133,7 +144,7 @@ class Detector:
     def feed(self, rec: Record, t: float) -> Iterable[Finding]:
         return ()
 
-    def feed_messages(self, recs: list[Record], t: float) -> Iterable[Finding]:
+    def feed_messages(self, recs: Messages, t: float) -> Iterable[Finding]:
         """The ``kind: message`` records of a batch, all at time ``t``
         (keep the work per message tiny: this is the capture's hot path)."""
         return ()
@@ -156,8 +167,10 @@ class Detector:
 
     def hit(self, rec: Record, t: float, group: dict[str, Any], summary: str, *,
             subject: str | None = None, seqs: list[int] | None = None, count: int = 1,
-            severity: str | None = None) -> Hit:
-        key = group_key(group)
+            severity: str | None = None, key: str | None = None) -> Hit:
+        """A hit for ``group`` (``key``: its :func:`group_key`, when the caller has it)."""
+        if key is None:
+            key = group_key(group)
         seq = rec.get("seq")
         return Hit(key, group, subject if subject is not None else key, summary,
                    seqs if seqs is not None else ([seq] if isinstance(seq, int) else []),
@@ -216,11 +229,11 @@ def window_hit(det: Detector, windows: Keyed[Window], count: int, within: float,
     seq = rec.get("seq")
     full = win.add(t, seq if isinstance(seq, int) else -1)
     if det.ctx.firing(det.rule_id, key):
-        return det.hit(rec, t, group, summary(count), subject=subject)
+        return det.hit(rec, t, group, summary(count), subject=subject, key=key)
     if not full:
         return None
     hit = det.hit(rec, t, group, summary(len(win.events)), subject=subject, seqs=win.seqs(),
-                  count=len(win.events))
+                  count=len(win.events), key=key)
     hit.since = win.events[0][0]
     return hit
 

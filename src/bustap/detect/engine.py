@@ -33,7 +33,7 @@ from typing import Any
 import orjson
 
 from ..record import EventType, Record, parse_timestamp
-from .base import Clear, Context, Detector, Hit
+from .base import Clear, Context, Detector, Hit, Messages
 from .rules import RuleDetector
 from .settings import DetectSettings
 
@@ -114,7 +114,7 @@ class Engine:
         by_event = self._by_event
         every = self._every
         msg_dets = self._messages
-        msgs: list[Record] = []
+        msgs = Messages()
         for rec in records:
             if rec.get("kind") == "message":
                 dets: Iterable[Detector] = ()
@@ -122,7 +122,7 @@ class Engine:
                     if not self.event_time:
                         msgs.append(rec)
                     else:
-                        self._feed_messages([rec], self._time(rec), out)
+                        self._feed_messages(Messages([rec]), self._time(rec), out)
                 if not every:
                     continue
             else:
@@ -154,7 +154,7 @@ class Engine:
             self.now = max(self.now, wall)
         return out
 
-    def _feed_messages(self, msgs: list[Record], t: float, out: list[Record]) -> None:
+    def _feed_messages(self, msgs: Messages, t: float, out: list[Record]) -> None:
         if self.event_time:
             self.now = max(self.now, t)
         if not self.ctx.started:

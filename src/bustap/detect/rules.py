@@ -74,7 +74,7 @@ def _template(text: Any, where_: str) -> str:
 
 
 def parse_rule(table: dict[str, Any], where_: str) -> RuleSpec:
-    from .settings import _number, severity
+    from .settings import _number, boolean, severity
 
     rid = table.get("id")
     if not isinstance(rid, str) or not _ID.match(rid):
@@ -105,9 +105,7 @@ def parse_rule(table: dict[str, Any], where_: str) -> RuleSpec:
         if key in table:
             setattr(spec, key, _number(table[key], f"{at}: {key}"))
     if "enabled" in table:
-        if not isinstance(table["enabled"], bool):
-            raise ConfigError(f"{at}: enabled: expected true or false", value=table["enabled"])
-        spec.enabled = table["enabled"]
+        spec.enabled = boolean(table["enabled"], f"{at}: enabled")
     windows = [k for k in ("count", "absent_secs", "new_value") if k in table]
     if len(windows) > 1:
         raise ConfigError(f"{at}: {windows[0]} and {windows[1]} do not go together: "
@@ -165,17 +163,15 @@ class RuleDetector(Detector):
         for name, (root, path) in zip(spec.group_names, spec.group_by, strict=True):
             _, value = where.lookup(rec, root, path)
             group[name] = value
-        key = group_key(group)
-        subject = render(spec.subject, rec) if spec.subject else (
-            ",".join(str(v) for v in group.values()) if group
-            else str(rec.get("device") or rec.get("topic") or spec.id))
-        summary = render(spec.summary, rec)
+        # the texts are rendered for a hit only (most matches of a window or of
+        # new_value are none); window_hit makes the group's key itself
         if spec.count:
             hit = window_hit(self, self.windows, spec.count, spec.within_secs, rec, t, group,
-                             lambda n: summary, subject)
+                             lambda n: render(spec.summary, rec), self._subject(rec, group))
             return [hit] if hit is not None else []
+        key = group_key(group)
         if spec.absent_secs:
-            self.last.put(key, (t, group, subject, summary))
+            self.last.put(key, (t, group, self._subject(rec, group), render(spec.summary, rec)))
             return [Clear(key, t)] if self.ctx.firing(spec.id, key) else []
         if spec.new_value is not None:
             found, value = where.lookup(rec, *spec.new_value)
@@ -188,8 +184,15 @@ class RuleDetector(Detector):
             self.seen.touch(vkey, lambda: True)
             if self.ctx.learning(t):
                 return []
-            return [self.hit(rec, t, group, summary, subject=subject)]
-        return [self.hit(rec, t, group, summary, subject=subject)]
+        return [self.hit(rec, t, group, render(spec.summary, rec),
+                         subject=self._subject(rec, group), key=key)]
+
+    def _subject(self, rec: Record, group: dict[str, Any]) -> str:
+        spec = self.spec
+        if spec.subject:
+            return render(spec.subject, rec)
+        return ",".join(str(v) for v in group.values()) if group \
+            else str(rec.get("device") or rec.get("topic") or spec.id)
 
     def tick(self, now: float) -> list[Finding]:
         spec = self.spec

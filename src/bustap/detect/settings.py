@@ -97,9 +97,7 @@ def parse_detect(data: dict[str, Any], *, origin: str = "config") -> DetectSetti
                               f"{', '.join(sorted(_TOP_KEYS))}; detectors: "
                               f"{', '.join(sorted(classes))})", value=key)
         if key == "enabled":
-            if not isinstance(value, bool):
-                raise ConfigError(f"{where}.enabled: expected true or false", value=value)
-            out.enabled = value
+            out.enabled = boolean(value, f"{where}.enabled")
         elif key in ("disable", "admins", "outputs"):
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ConfigError(f"{where}.{key}: expected a list of strings", value=key)
@@ -136,9 +134,7 @@ def _detector_params(defaults: dict[str, Any], value: Any, where: str) -> dict[s
             if key == "severity":
                 params[key] = severity(v, f"{where}.severity")
             elif key == "enabled":
-                if not isinstance(v, bool):
-                    raise ConfigError(f"{where}.enabled: expected true or false", value=v)
-                params[key] = v
+                params[key] = boolean(v, f"{where}.enabled")
             else:
                 params[key] = _number(v, f"{where}.{key}")
             continue
@@ -153,9 +149,7 @@ def _detector_params(defaults: dict[str, Any], value: Any, where: str) -> dict[s
                 raise ConfigError(f"{where}.{key}: expected a list like {default!r}", value=v)
             params[key] = list(v)
         elif isinstance(default, bool):
-            if not isinstance(v, bool):
-                raise ConfigError(f"{where}.{key}: expected true or false", value=v)
-            params[key] = v
+            params[key] = boolean(v, f"{where}.{key}")
         elif isinstance(default, int | float):
             params[key] = _number(v, f"{where}.{key}", integer=isinstance(default, int))
         else:
@@ -170,6 +164,12 @@ def _number(value: Any, where: str, *, integer: bool = False) -> Any:
     if not ok or isinstance(value, bool) or value < 0:
         kind = "a whole number" if integer else "a number"
         raise ConfigError(f"{where}: expected {kind} >= 0, not {value!r}", value=value)
+    return value
+
+
+def boolean(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: expected true or false", value=value)
     return value
 
 

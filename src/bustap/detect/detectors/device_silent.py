@@ -15,7 +15,7 @@ from typing import Any
 
 from ...record import Record
 from .. import register_detector
-from ..base import Clear, Context, Detector, Finding, Hit, Keyed, generated_id, who
+from ..base import Clear, Context, Detector, Finding, Hit, Keyed, Messages, generated_id, who
 from ._baseline import Ewma, alpha_of
 
 
@@ -56,7 +56,7 @@ class DeviceSilent(Detector):
         self.checked = 0.0
         self.resumed = True  # False after restore(): the downtime is not silence
 
-    def feed_messages(self, recs: list[Record], t: float) -> list[Finding]:
+    def feed_messages(self, recs: Messages, t: float) -> list[Finding]:
         self._resume(t)
         # silences first: in a log, the next line after a gap is when it shows
         out = self._check(t)

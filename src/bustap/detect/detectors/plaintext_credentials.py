@@ -36,9 +36,10 @@ class PlaintextCredentials(LoginDetector):
         broker = str(rec.get("broker") or "broker")
         port = rec.get("listener_port")
         group = {"broker": broker, "listener_port": port}
-        users = self.users.touch(group_key(group), list)
+        key = group_key(group)
+        users = self.users.touch(key, list)
         if user not in users and len(users) < 20:
             users.append(str(user))
         on = f" on port {port}" if port else ""
         return [self.hit(rec, t, group, f"passwords sent over plaintext to {broker}{on} "
-                         f"(users: {', '.join(users)})", subject=f"{broker}{on}")]
+                         f"(users: {', '.join(users)})", subject=f"{broker}{on}", key=key)]

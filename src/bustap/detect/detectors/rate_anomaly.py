@@ -21,7 +21,7 @@ from typing import Any
 
 from ...record import Record
 from .. import register_detector
-from ..base import Clear, Context, Detector, Finding, Hit, Keyed, who
+from ..base import Clear, Context, Detector, Finding, Hit, Keyed, Messages, who
 from ._baseline import Buckets, Ewma, alpha_of, fmt_rate
 
 _KINDS = ("topic", "device", "client")
@@ -70,7 +70,7 @@ class RateAnomaly(Detector):
 
     # --- counting -----------------------------------------------------------------
 
-    def feed_messages(self, recs: list[Record], t: float) -> list[Finding]:
+    def feed_messages(self, recs: Messages, t: float) -> list[Finding]:
         out = self._roll(t)
         batch = Counter([rec.get("topic") for rec in recs])
         out += self._count("topic", batch, recs, t)

@@ -15,7 +15,7 @@ from typing import Any
 
 from ...record import Record
 from .. import register_detector
-from ..base import Context, Detector, Finding, Hit, Keyed
+from ..base import Context, Detector, Finding, Hit, Keyed, Messages
 
 MAX_KEYS = 200  # a payload with more keys is a map of ids, not a schema
 
@@ -96,8 +96,8 @@ class SchemaDrift(Detector):
         super().__init__(ctx, **params)
         self.schemas: Keyed[_Schema] = Keyed(ctx.max_keys)
 
-    def feed_messages(self, recs: list[Record], t: float) -> list[Finding]:
-        latest = {rec.get("topic"): rec for rec in recs}
+    def feed_messages(self, recs: Messages, t: float) -> list[Finding]:
+        latest = recs.last_by_topic
         out: list[Finding] = []
         for topic, rec in latest.items():
             payload = rec.get("payload")

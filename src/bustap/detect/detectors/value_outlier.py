@@ -19,7 +19,7 @@ from typing import Any
 
 from ...record import Record
 from .. import register_detector
-from ..base import Clear, Context, Detector, Finding, Hit, Keyed
+from ..base import Clear, Context, Detector, Finding, Hit, Keyed, Messages
 from ._baseline import Ewma, alpha_of
 
 MAX_FIELDS = 64
@@ -81,8 +81,8 @@ class ValueOutlier(Detector):
         self.values: Keyed[_Field] = Keyed(ctx.max_keys)
         self.alpha = alpha_of(self.half_life_samples)
 
-    def feed_messages(self, recs: list[Record], t: float) -> list[Finding]:
-        latest = {rec.get("topic"): rec for rec in recs}
+    def feed_messages(self, recs: Messages, t: float) -> list[Finding]:
+        latest = recs.last_by_topic
         out: list[Finding] = []
         learning = self.ctx.learning(t)
         for topic, rec in latest.items():
