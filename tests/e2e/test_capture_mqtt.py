@@ -204,6 +204,9 @@ def test_duckdb_staged_records_survive_kill(
     assert list((tmp_path / "tap.duckdb.staging").glob("*.json"))
     pub.wait(20)
     b2 = bustap_bg(*args, out="out.jsonl")
+    # the killed run may have written every message already: wait for this one
+    # to be up (its log_init after the first's) before stopping it
+    b2.wait_ready(2)
     b2.wait_for(lambda rs: len({r.get("payload") for r in rs if r.get("kind") == "message"})
                 >= 3000, 30)
     assert b2.stop() == 0
