@@ -93,6 +93,16 @@ def postgres_server() -> Iterator[Postgres]:
     server.destroy()
 
 
+def wait_until(pred: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    """Until ``pred()``; an AssertionError naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def read_records(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import BUSTAP, Bustap, read_records, run_bustap
+from tests.conftest import BUSTAP, Bustap, read_records, run_bustap, wait_until
 from tests.fixtures.brokers import (
     Certs,
     Mosquitto,
@@ -100,14 +100,6 @@ def locked_mosquitto(mosquitto_factory: Callable[..., Mosquitto], certs: Certs,
         f"keyfile {certs.server_key}\n")), tls_port
 
 
-def _wait(pred: Callable[[], bool], timeout: float = 15.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
 
 def test_mosquitto_attacks_raise_each_detector_once_then_resolve(
         locked_mosquitto: tuple[Mosquitto, int], bustap_bg: Callable[..., Bustap],
@@ -131,7 +123,7 @@ def test_mosquitto_attacks_raise_each_detector_once_then_resolve(
                                "alice", "-P", "secret", "-i", "plc-4", "-t", "sensors/#"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait(lambda: "plc-4 0 sensors/#" in m.log.read_text(), what="plc-4 subscribed")
+        wait_until(lambda: "plc-4 0 sensors/#" in m.log.read_text(), what="plc-4 subscribed")
         sub(port, "-u", "alice", "-P", "secret", "-i", "plc-4", "-t", "sensors/#")
     finally:
         holder.kill()

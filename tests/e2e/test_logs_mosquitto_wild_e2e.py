@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conftest import wait_until
 from tests.fixtures.brokers import Certs, Mosquitto, free_port
 
 from bustap.logparse import parse_lines
@@ -33,14 +34,6 @@ def _text(b: Mosquitto) -> str:
     return b.log.read_text(errors="replace") if b.log.exists() else ""
 
 
-def _wait(pred: Callable[[], bool], what: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
 
 def _find(recs: list[dict[str, Any]], **want: Any) -> dict[str, Any]:
     for r in recs:
@@ -59,15 +52,15 @@ def test_bridge_between_two_mosquittos(mosquitto_factory: Callable[..., Mosquitt
         "allow_anonymous true\nconnection cloud\n"
         f"address 127.0.0.1:{cloud.port}\ntopic sensors/# out 1\ntopic cmd/# in 1\n"
         "restart_timeout 1\n", name="edge")
-    _wait(lambda: "Received SUBACK" in _text(edge), "the bridge up")
+    wait_until(lambda: "Received SUBACK" in _text(edge), "the bridge up")
     sub = subprocess.Popen(["mosquitto_sub", "-p", str(cloud.port), "-t", "sensors/#", "-C",
                             "1", "-W", "10"], stdout=subprocess.PIPE)
-    _wait(lambda: "sensors/# (QoS 0)" in _text(cloud), "the subscriber")
+    wait_until(lambda: "sensors/# (QoS 0)" in _text(cloud), "the subscriber")
     _run("mosquitto_pub", "-p", str(edge.port), "-t", "sensors/t1", "-m", "21.5", "-q", "1")
     out, _ = sub.communicate(timeout=10)
     assert out == b"21.5\n"
     cloud.stop()  # the edge loses its bridge and retries
-    _wait(lambda: _text(edge).count("Connecting bridge") >= 3, "bridge retries")
+    wait_until(lambda: _text(edge).count("Connecting bridge") >= 3, "bridge retries")
     edge_recs = parse_lines(_text(edge).splitlines(), "mosquitto")
     cloud_recs = parse_lines(_text(cloud).splitlines(), "mosquitto")
     assert _find(edge_recs, event="bridge_connecting", bridge="cloud")["port"] == cloud.port
@@ -130,7 +123,7 @@ def test_limits_tls_dynsec_persistence(mosquitto_factory: Callable[..., Mosquitt
         return False
 
     assert any(tls_without_certificate() for _ in range(4)), "no TLS error logged"
-    _wait(lambda: "Saving in-memory database" in _text(broker), "an autosave")
+    wait_until(lambda: "Saving in-memory database" in _text(broker), "an autosave")
     broker.stop()
     text = _text(broker)
     recs = parse_lines(text.splitlines(), "mosquitto")

@@ -14,6 +14,7 @@ from typing import Any
 
 import nats
 import pytest
+from tests.conftest import wait_until
 from tests.fixtures.brokers import NatsServer, free_port, nats_server_binaries
 
 from bustap.logparse import parse_lines
@@ -25,14 +26,6 @@ SYS = 'accounts { SYS: { users: [{ user: sys, password: "sys-pw" }] } }\nsystem_
 BINARIES = sorted(nats_server_binaries().items())
 IDS = [v for v, _ in BINARIES]
 
-
-def _wait(pred: Callable[[], bool], what: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _text(server: NatsServer) -> str:
@@ -77,8 +70,8 @@ async def test_jetstream_cluster(nats_factory: Callable[..., NatsServer], tmp_pa
                 f'max_file: 256MB }}\n'
                 f'cluster {{ name: "c1", listen: "127.0.0.1:{port}", routes: [{routes}] }}\n')
         servers.append(nats_factory(conf, binary=binary, args=("-D",), name=f"n{i}"))
-    _wait(lambda: any("new metadata leader" in _text(s) or "Self is new" in _text(s)
-                      for s in servers), "a meta leader")
+    wait_until(lambda: any("new metadata leader" in _text(s) or "Self is new" in _text(s)
+                           for s in servers), "a meta leader")
     nc = await nats.connect(servers[0].url)
     js = nc.jetstream()
     for _ in range(50):  # the meta group may need a moment after the election
@@ -94,10 +87,10 @@ async def test_jetstream_cluster(nats_factory: Callable[..., NatsServer], tmp_pa
     await js.delete_stream("ORDERS")
     await nc.close()
     servers[2].stop()  # the others log the route closing, RAFT and perhaps a new leader
-    _wait(lambda: "connection closed" in _text(servers[0]).lower(), "route closed")
+    wait_until(lambda: "connection closed" in _text(servers[0]).lower(), "route closed")
     servers[0].stop()
     servers[0].start()  # a restart recovers JetStream state from the store directory
-    _wait(lambda: _text(servers[0]).count("Server is ready") >= 2, "restart")
+    wait_until(lambda: _text(servers[0]).count("Server is ready") >= 2, "restart")
     time.sleep(1.0)
     recs = _records(*servers)
     events = _events(recs)
@@ -132,10 +125,10 @@ async def test_leafnode_and_gateway(nats_factory: Callable[..., NatsServer], ver
                         f'"127.0.0.1:{gw_west}", gateways: [{{ name: "east", url: '
                         f'"nats://127.0.0.1:{gw_east}" }}] }}\n', binary=binary, args=("-D",),
                         name="west")
-    _wait(lambda: "registered" in _text(west) and "Leafnode connection created" in _text(hub),
-          "gateway and leafnode up")
+    wait_until(lambda: "registered" in _text(west)
+               and "Leafnode connection created" in _text(hub), "gateway and leafnode up")
     leaf.stop()  # the hub logs the leafnode closing
-    _wait(lambda: "Leafnode connection closed" in _text(hub), "leafnode closed")
+    wait_until(lambda: "Leafnode connection closed" in _text(hub), "leafnode closed")
     recs = _records(hub, leaf, west)
     events = _events(recs)
     for event in ("leafnode_connected", "leafnode_closed", "gateway_connected",
@@ -173,10 +166,10 @@ async def test_slow_consumer_and_reload(nats_factory: Callable[..., NatsServer],
     finally:
         await nc.close()
         sock.close()
-    _wait(lambda: "Slow Consumer" in _text(server), "a slow consumer line")
+    wait_until(lambda: "Slow Consumer" in _text(server), "a slow consumer line")
     assert server.proc is not None
     server.proc.send_signal(1)  # SIGHUP: reload
-    _wait(lambda: "Reloaded" in _text(server), "reload")
+    wait_until(lambda: "Reloaded" in _text(server), "reload")
     recs = _records(server)
     slow = _find(recs, event="slow_consumer")
     assert slow["limit"] in ("write_deadline", "max_pending")
