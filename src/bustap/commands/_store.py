@@ -173,11 +173,8 @@ def print_rows(names: list[str], rows: list[tuple[Any, ...]], fmt: str,
     """Plain result rows (stats) as a table, JSON lines or CSV."""
     stream = out or sys.stdout.buffer
     from datetime import datetime
-    from decimal import Decimal
 
     def cell(v: Any) -> Any:
-        if isinstance(v, Decimal):  # PostgreSQL's sum(bigint)
-            v = int(v) if v == v.to_integral_value() else float(v)
         if isinstance(v, datetime):
             return v.strftime("%Y-%m-%dT%H:%M:%SZ")
         if isinstance(v, float) and v.is_integer():

@@ -46,6 +46,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..store.backend import open_store
     from ..store.query import Filters
+    from ..store.search import latest_alerts, search
     from ..store.timeparse import parse_time
 
     since = parse_time(args.since, what="--since") if args.since else None
@@ -57,10 +58,8 @@ def run(args: argparse.Namespace) -> int:
     if args.rule:
         filters.where = " or ".join(f"rule = '{_quote(r)}'" for r in args.rule)
     with open_store(store_target(args)) as store:
-        from ..store.search import search
-
         notes = search(store, filters) if store.has_table() else []
-    alerts = latest(notes)
+    alerts = latest_alerts(notes)
     shown = [a for a in alerts if args.state == "all" or a.get("state") == args.state]
     _print(shown, args.format)
     firing = any(a.get("state") == "firing" for a in alerts)
@@ -79,15 +78,6 @@ def run(args: argparse.Namespace) -> int:
     return 1 if firing else 0
 
 
-def latest(notes: list[Record]) -> list[Record]:
-    """Each alert in its latest notification, most recent first."""
-    by_id: dict[str, Record] = {}
-    for rec in notes:
-        key = str(rec.get("alert_id") or (rec.get("rule"), rec.get("subject")))
-        by_id[key] = rec
-    return sorted(by_id.values(), key=lambda r: str(r.get("timestamp")), reverse=True)
-
-
 def _quote(text: str) -> str:
     return text.replace("\\", "\\\\").replace("'", "\\'")
 
@@ -96,7 +86,7 @@ def _test(args: argparse.Namespace, since: Any) -> int:
     from ..detect import Engine, load_rules
     from ..store.backend import open_store
     from ..store.query import Filters
-    from ..store.search import iterate
+    from ..store.search import iterate, latest_alerts
 
     settings = load_rules(args.test)
     engine = Engine(settings, event_time=True)  # no state file: nothing is written
@@ -113,7 +103,7 @@ def _test(args: argparse.Namespace, since: Any) -> int:
     raised += engine.firing_now()
     for rec in raised:
         rec.setdefault("timestamp", rec.get("last_seen"))
-    alerts = latest(raised)
+    alerts = latest_alerts(raised)
     if args.rule:
         alerts = [a for a in alerts if a.get("rule") in args.rule]
     if args.state != "all":

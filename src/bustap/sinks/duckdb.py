@@ -33,7 +33,7 @@ import tempfile
 import threading
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -44,6 +44,9 @@ from ..urls import Url
 from . import register_sink
 from ._batched import BatchedStoreSink, StoreWriteError, describe_params, log
 from .base import RecordBatch
+
+if TYPE_CHECKING:
+    from ..store.backend import DuckDBStore
 
 DEFAULT_PATH = "bustap.duckdb"
 PARAMS = {"retain", "batch_rows", "max_rows", "flush_secs"}
@@ -101,6 +104,17 @@ class DuckDBSink(BatchedStoreSink):
     @property
     def name(self) -> str:
         return f"duckdb:{self.path}"
+
+    def reader(self) -> DuckDBStore:
+        """A store that reads this sink's database. DuckDB lets one process hold
+        a file: it reads through a cursor of the sink's connection (a new
+        connection to the same database), taken between loads."""
+        from ..store.backend import DuckDBStore
+
+        with self._db_lock:
+            if self.con is None:
+                raise SinkError(self.name, "not connected yet")
+            return DuckDBStore(self.url, con=self.con.cursor())
 
     def _connect(self) -> None:
         with self._db_lock:

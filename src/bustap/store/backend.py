@@ -73,13 +73,18 @@ class Store:
 class DuckDBStore(Store):
     dialect = "duckdb"
 
-    def __init__(self, url: Url, *, read_only: bool = True) -> None:
+    def __init__(self, url: Url, *, read_only: bool = True, con: Any = None) -> None:
+        """``con``: read through a connection this process already holds (a
+        sink's cursor) instead of opening the file."""
         super().__init__(url)
         import duckdb
 
         from ..sinks.duckdb import duckdb_path
 
         self.path = duckdb_path(url)
+        if con is not None:
+            self.con = con
+            return
         if self.path != ":memory:" and not os.path.exists(self.path):
             raise ConfigError(f"no store at {self.path}: capture into it first "
                               f"(bustap capture URL -o {self.path})", value=self.path)
@@ -138,6 +143,22 @@ def _json_path(path: list[str]) -> str:
     return "$" + "".join(f"[{p}]" if p.isdigit() else f'."{p}"' for p in path)
 
 
+def _numeric_loader() -> type:
+    """A psycopg loader for numeric results (``sum(bigint)``): int when whole,
+    else float, as DuckDB returns them; a Decimal is not JSON, and every reader
+    of rows would convert it."""
+    from decimal import Decimal
+
+    from psycopg.adapt import Loader
+
+    class NumericLoader(Loader):
+        def load(self, data: Any) -> int | float:
+            d = Decimal(bytes(data).decode("ascii"))
+            return int(d) if d.is_finite() and d == d.to_integral_value() else float(d)
+
+    return NumericLoader
+
+
 class PostgresStore(Store):
     dialect = "postgresql"
 
@@ -154,6 +175,7 @@ class PostgresStore(Store):
             if url.password:
                 reason = reason.replace(url.password, "***")
             raise SinkError(url.redacted, reason) from None
+        self.con.adapters.register_loader("numeric", _numeric_loader())
 
     def _sql(self, sql: str) -> str:
         return sql.replace("%", "%%").replace("?", "%s")

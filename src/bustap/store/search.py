@@ -28,6 +28,16 @@ def search(store: Store, filters: Filters, *, limit: int | None = None) -> list[
     return [row_to_record(names, r) for r in rows]
 
 
+def latest_alerts(notes: list[Record]) -> list[Record]:
+    """Each alert among ``notes`` (alert records) in its latest notification,
+    most recent first."""
+    by_id: dict[str, Record] = {}
+    for rec in notes:
+        key = str(rec.get("alert_id") or (rec.get("rule"), rec.get("subject")))
+        by_id[key] = rec
+    return sorted(by_id.values(), key=lambda r: str(r.get("timestamp")), reverse=True)
+
+
 def iterate(store: Store, filters: Filters, *, limit: int | None = None,
             size: int = 10_000) -> Iterator[list[Record]]:
     """All matching records in time order, in chunks (export)."""

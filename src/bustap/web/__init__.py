@@ -14,7 +14,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from ..errors import ConfigError, SinkError
+from ..errors import ConfigError
 
 if TYPE_CHECKING:
     from ..pipeline import Pipeline
@@ -183,21 +183,11 @@ def pipeline_server(settings: WebSettings, pipeline: Pipeline) -> Coroutine[Any,
 def _sink_store(pipeline: Pipeline) -> tuple[Callable[[], Store], str]:
     from ..sinks.duckdb import DuckDBSink
     from ..sinks.postgres import PostgresSink
-    from ..store.backend import DuckDBStore, open_store
+    from ..store.backend import open_store
 
     for sink in pipeline.sinks:
         if isinstance(sink, DuckDBSink):
-            def shared(duck: DuckDBSink = sink) -> Store:
-                # DuckDB lets one process hold a file: read through the sink's own
-                # database (a cursor is a new connection to it), between its loads
-                with duck._db_lock:
-                    if duck.con is None:
-                        raise SinkError(duck.name, "not connected yet")
-                    store = DuckDBStore.__new__(DuckDBStore)
-                    store.url, store.path, store.con = duck.url, duck.path, duck.con.cursor()
-                return store
-
-            return shared, sink.name
+            return sink.reader, sink.name
         if isinstance(sink, PostgresSink):
             return (lambda target=sink.url.raw: open_store(target)), sink.url.redacted
 

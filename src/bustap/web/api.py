@@ -10,25 +10,17 @@ shows what its traffic looked like; the page says when that was.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
-from ..commands.alerts import latest
 from ..record import Record
 from ..store.backend import Store
 from ..store.query import Filters
 from ..store.schema import COLUMN_NAMES, TABLE, format_ts, row_to_record, to_ts
-from ..store.search import search
+from ..store.search import latest_alerts, search
 from ..store.stats import METRICS, stats
 
 RATE_WINDOW_SECS = 60
 MAX_TOPICS = 2000
-
-
-def _num(v: Any) -> Any:
-    if isinstance(v, Decimal):  # PostgreSQL's sum(bigint)
-        return int(v) if v == v.to_integral_value() else float(v)
-    return v
 
 
 def as_of(store: Store) -> datetime | None:
@@ -56,7 +48,7 @@ def overview(store: Store, *, window: float = RATE_WINDOW_SECS, span: int = 900
         f"AS decode_errors, count(*) FILTER (WHERE event_type = 'alert') AS alerts, "
         f"min(ts) AS first, max(ts) AS last FROM {TABLE}")
     totals = dict(zip(names, rows[0], strict=True))
-    out["totals"] = {k: format_ts(v) if isinstance(v, datetime) else _num(v)
+    out["totals"] = {k: format_ts(v) if isinstance(v, datetime) else v
                      for k, v in totals.items()}
     out["firing"] = sum(1 for a in alerts(store) if a.get("state") == "firing")
     out["clients"] = len(connected_clients(store))
@@ -76,11 +68,11 @@ def overview(store: Store, *, window: float = RATE_WINDOW_SECS, span: int = 900
     for source, messages, size, last in rows:
         r = recent.get(source)
         out["sources"].append({
-            "source": source, "messages": _num(messages), "bytes": _num(size),
+            "source": source, "messages": messages, "bytes": size,
             "last": format_ts(last),
-            "msgs_per_sec": round(_num(r[1]) / window, 3) if r else 0.0,
-            "bytes_per_sec": round(_num(r[2]) / window, 3) if r else 0.0,
-            "records_per_sec": round(_num(r[3]) / window, 3) if r else 0.0})
+            "msgs_per_sec": round(r[1] / window, 3) if r else 0.0,
+            "bytes_per_sec": round(r[2] / window, 3) if r else 0.0,
+            "records_per_sec": round(r[3] / window, 3) if r else 0.0})
     out["msgs_per_sec"] = round(sum(s["msgs_per_sec"] for s in out["sources"]), 3)
     out["bytes_per_sec"] = round(sum(s["bytes_per_sec"] for s in out["sources"]), 3)
     since = end - timedelta(seconds=span)
@@ -163,8 +155,8 @@ def topics(store: Store, *, window: float = RATE_WINDOW_SECS, limit: int = MAX_T
         rec = row_to_record(names[:n_cols], row[:n_cols])
         n, nbytes, recent, retained = row[n_cols + 1:]
         out.append({"topic": rec.get("topic"), "protocol": rec.get("protocol"),
-                    "count": _num(n), "bytes": _num(nbytes),
-                    "msgs_per_sec": round(_num(recent) / window, 3),
+                    "count": n, "bytes": nbytes,
+                    "msgs_per_sec": round(recent / window, 3),
                     "retained": bool(retained), "last_seen": rec.get("timestamp"),
                     "last": _message(rec)})
     return {"as_of": format_ts(end), "window_secs": round(window, 3), "topics": out,
@@ -295,16 +287,16 @@ def events(store: Store, *, since: datetime | None = None, limit: int = 200
         f"FROM {TABLE} WHERE {cond} AND (client_id IS NOT NULL OR address IS NOT NULL) "
         "GROUP BY 1, 2 ORDER BY 4 DESC, 5 DESC, 10 DESC, 1 LIMIT ?",
         [*params, *cparams, int(limit)])
-    clients = [{"client": r[0] or "(unknown)", "broker": r[1], "connections": _num(r[2]),
-                "auth_failures": _num(r[3]), "denials": _num(r[4]), "publishes": _num(r[5]),
-                "subscribes": _num(r[6]), "address": r[7], "username": r[8],
+    clients = [{"client": r[0] or "(unknown)", "broker": r[1], "connections": r[2],
+                "auth_failures": r[3], "denials": r[4], "publishes": r[5],
+                "subscribes": r[6], "address": r[7], "username": r[8],
                 "last_seen": format_ts(r[9])} for r in rows]
     return {"events": listed, "clients": clients}
 
 
 def alerts(store: Store, *, since: datetime | None = None) -> list[Record]:
     """Each alert in its latest notification, most recent first (``bustap alerts``)."""
-    return latest(search(store, Filters(since=since, event_types=["alert"])))
+    return latest_alerts(search(store, Filters(since=since, event_types=["alert"])))
 
 
 def evidence(store: Store, alert_id: str) -> dict[str, Any] | None:

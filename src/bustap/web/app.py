@@ -116,10 +116,6 @@ def _json(value: Any, status: int = 200) -> Response:
 def _default(obj: object) -> object:
     if isinstance(obj, datetime):
         return format_ts(obj)
-    from decimal import Decimal
-
-    if isinstance(obj, Decimal):
-        return float(obj)
     return str(obj)
 
 
